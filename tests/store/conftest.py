@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from store_helpers import StoreFactory
 
 from nanokube.store.memory import MemoryStore
 from nanokube.store.sqlite import SqliteStore
-
-StoreFactory = Callable[..., Awaitable[MemoryStore]]
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from nanokube.store.memory import MemoryStore
+
+# make_store(**options): a started store of the backend under test (see conftest.py).
+StoreFactory = Callable[..., Awaitable[MemoryStore]]
 
 
 def pod(name: str, namespace: str = "default", **extra: Any) -> dict[str, Any]:
