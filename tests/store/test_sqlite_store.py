@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from store_helpers import pod, pod_key
 
-from nanokube.store.interface import Compacted, Event, StoreError
+from nanokube.store.interface import Compacted, Event, KeyExists, StoreError
 from nanokube.store.sqlite import SqliteStore
 
 SAFETY = 5.0  # seconds; only guards against a hang, never measured
@@ -72,30 +72,39 @@ async def test_watchers_only_see_committed_rows(tmp_path: Path) -> None:
     assert missing == []
 
 
-async def test_write_waits_for_commit_and_events_follow_it(tmp_path: Path) -> None:
+async def test_write_waits_for_commit_and_so_do_readers_and_watchers(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = await open_store(path)
-    watcher = store.watch("/", 0)
+    await store.create(pod_key("old"), pod("old"))
+    watcher = store.watch("/", store.revision)
     gate = threading.Event()
     assert store._executor is not None
     blocked = store._executor.submit(gate.wait)  # holds the worker thread: nothing can commit
     try:
         writing = asyncio.create_task(store.create(pod_key("a"), pod("a")))
+        reading = asyncio.create_task(store.get(pod_key("a")))
+        listing = asyncio.create_task(store.list("/"))
         for _ in range(5):
             await asyncio.sleep(0)
-        assert await store.get(pod_key("a")) is not None  # ordered and visible to reads ...
-        assert store.committed_revision == 0
-        assert not writing.done()  # ... but not acknowledged
+        assert store.ordered_revision == 2  # ordered ...
+        assert store.revision == store.committed_revision == 1
+        assert not writing.done()  # ... but not acknowledged,
+        assert not reading.done() and not listing.done()  # not shown to readers,
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(anext(watcher), 0.05)  # ... and not announced
-        assert rows(path) == []
+            await asyncio.wait_for(anext(watcher), 0.05)  # not announced,
+        assert rows(path) == [(1, pod_key("old"), 1, 0)]  # and not on disk.
+        with pytest.raises(KeyExists):  # Yet the next write's conflict check already sees it.
+            await store.create(pod_key("a"), pod("a"))
     finally:
         gate.set()
     blocked.result(SAFETY)
     kv = await asyncio.wait_for(writing, SAFETY)
+    assert await asyncio.wait_for(reading, SAFETY) == kv
+    page = await asyncio.wait_for(listing, SAFETY)
+    assert page.revision == 2 and [item.key for item in page.items] == [pod_key("a"), pod_key("old")]
     [event] = await take(watcher, 1)
-    assert event.revision == kv.mod_revision == store.committed_revision == 1
-    assert rows(path) == [(1, pod_key("a"), 1, 0)]
+    assert event.revision == kv.mod_revision == store.revision == 2
+    assert rows(path) == [(1, pod_key("old"), 1, 0), (2, pod_key("a"), 1, 0)]
     await store.close()
 
 
@@ -226,6 +235,8 @@ async def test_failed_commit_fails_the_store(tmp_path: Path) -> None:
         await store.create(pod_key("c"), pod("c"))
     with pytest.raises(Compacted):
         await asyncio.wait_for(anext(watcher), SAFETY)
+    with pytest.raises(StoreError):  # memory may hold writes that never reached disk
+        await store.get(pod_key("a"))
     await store.close()
 
 

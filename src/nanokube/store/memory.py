@@ -10,8 +10,9 @@ Shape, chosen for speed:
   paging is a pair of bisections.
 * Writes run synchronously on the event loop up to ``_commit``: the conflict check, the next revision and
   the in-memory update happen without yielding, so no lock is needed and the next write's check sees this
-  one. Reads therefore see a write as soon as it is ordered, which for sqlite may be a few milliseconds
-  before it is durable; watchers and the writer only hear of it once it is.
+  one. The writer, watchers and readers only hear of it once it is durable: a read takes its snapshot at
+  once, then waits (``_settle``) until the revision it reflects is committed, so under write load a read
+  on sqlite may wait one group commit; with no writes in flight it never waits.
 * Values are shared, read-only dicts. The store stamps ``metadata.resourceVersion`` on a copy of the top
   level and of ``metadata`` only; nested structures stay shared with the caller's dict.
 """
@@ -92,6 +93,7 @@ class MemoryStore:
 
     async def get(self, key: str) -> KeyValue | None:
         item: KeyValue | None = self._items.get(key)
+        await self._settle(self._revision)
         return item
 
     async def list(self, prefix: str, *, start_after: str = "", limit: int = 0) -> ListResult:
@@ -103,11 +105,18 @@ class MemoryStore:
         start = min(start, high)
         end = high if limit == 0 else min(high, start + limit)
         items: list[KeyValue] = self._items.values()[start:end]
-        return ListResult(items=items, revision=self._revision, more=end < high, remaining=high - end)
+        revision = self._revision
+        await self._settle(revision)
+        return ListResult(items=items, revision=revision, more=end < high, remaining=high - end)
 
     async def count(self, prefix: str) -> int:
         low, high = self._bounds(prefix)
+        await self._settle(self._revision)
         return high - low
+
+    async def _settle(self, revision: int) -> None:
+        """Return once every write up to ``revision`` is durable, so a read never hands out state that
+        a crash could take back. Memory: always durable."""
 
     def _bounds(self, prefix: str) -> tuple[int, int]:
         # Index range [low, high) of the sorted keys that start with ``prefix``.

@@ -9,13 +9,12 @@ Why it is shaped so:
   dedicated worker thread, so many concurrent writers share one fsync-free WAL commit and the event
   loop never blocks on sqlite. Only after the commit are the writers' futures resolved and the watch
   events dispatched: a watcher never sees a write that is not on disk.
-* Reads may see a write a few milliseconds before it is committed (it is already ordered and its
-  writer is still waiting). A process crash in that window loses the write, and its writer never got
-  an acknowledgement.
+* Reads snapshot memory at once and return when that snapshot's revision is committed, so nobody is
+  ever shown state (or a revision) that a crash could take back; with no write in flight they never wait.
 * A compaction task drops superseded rows older than ``revision - keep_revisions`` every
   ``compact_interval`` seconds, in chunks so commits interleave with it.
 * If a commit fails the store cannot tell what is on disk any more: it fails every pending and future
-  write, cuts off watchers with ``Compacted``, and must be restarted (reads keep working).
+  write and read, cuts off watchers with ``Compacted``, and must be restarted.
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -66,6 +66,7 @@ class SqliteStore(MemoryStore):
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._pending: list[tuple[log.Row, asyncio.Future[None], Event]] = []
+        self._readers: deque[tuple[int, asyncio.Future[None]]] = deque()  # (revision, settled), in order
         self._wake = asyncio.Event()
         self._flusher: asyncio.Task[None] | None = None
         self._compactor: asyncio.Task[None] | None = None
@@ -74,9 +75,19 @@ class SqliteStore(MemoryStore):
         self._compact_lock = asyncio.Lock()
 
     @property
-    def committed_revision(self) -> int:
-        """The newest revision on disk (and seen by watchers)."""
+    def revision(self) -> int:
+        """The newest committed revision (writes still in flight are not counted)."""
         return self._committed
+
+    @property
+    def committed_revision(self) -> int:
+        """Same as ``revision``: the newest revision on disk and seen by watchers."""
+        return self._committed
+
+    @property
+    def ordered_revision(self) -> int:
+        """The newest revision assigned, committed or not."""
+        return self._revision
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -159,6 +170,7 @@ class SqliteStore(MemoryStore):
                 for _, done, _ in batch:
                     if not done.done():
                         done.set_result(None)
+                self._release_readers()
                 for _, _, event in batch:
                     self._hub.dispatch(event)
             if self._stopping:
@@ -173,7 +185,28 @@ class SqliteStore(MemoryStore):
             if not done.done():
                 done.set_exception(error)
         self._pending = []
+        while self._readers:
+            _, settled = self._readers.popleft()
+            if not settled.done():
+                settled.set_exception(error)
         self._hub.fail()
+
+    async def _settle(self, revision: int) -> None:
+        if self._failure is not None:
+            raise StoreError(f"store failed and must be restarted: {self._failure}") from self._failure
+        if revision <= self._committed:
+            return
+        settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._readers.append((revision, settled))
+        await settled
+
+    def _release_readers(self) -> None:
+        # Readers queue in revision order (the revision only grows), so release from the front.
+        readers = self._readers
+        while readers and readers[0][0] <= self._committed:
+            _, settled = readers.popleft()
+            if not settled.done():
+                settled.set_result(None)
 
     # -- compaction --------------------------------------------------------------------------------
 
