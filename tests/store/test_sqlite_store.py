@@ -152,6 +152,22 @@ async def test_restart_window_limits_replay(tmp_path: Path) -> None:
     await store.close()
 
 
+async def test_a_hole_in_the_log_is_never_replayed_across(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    store = await open_store(path)
+    for i in range(6):
+        await store.create(pod_key(f"p{i}"), pod(f"p{i}"))
+    await store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM kv WHERE id = 3")
+    store = await open_store(path)
+    assert store.compacted_revision == 3
+    with pytest.raises(Compacted):
+        store.watch("/", 2)
+    assert [e.revision for e in await take(store.watch("/", 3), 3)] == [4, 5, 6]
+    await store.close()
+
+
 async def churn(store: SqliteStore) -> None:
     for i in range(10):
         await store.create(pod_key(f"p{i}"), pod(f"p{i}"))
