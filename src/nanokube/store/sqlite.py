@@ -102,7 +102,7 @@ class SqliteStore(MemoryStore):
         self._revision = self._committed = loaded.revision
         self._log_compacted = loaded.compacted
         self._hub.seed(loaded.events, floor=loaded.floor, last_revision=loaded.revision)
-        self._closed = False
+        self._closed = self._stopping = False
         self._flusher = asyncio.create_task(self._flush_loop(), name="nanokube-sqlite-flusher")
         if self._compact_interval > 0:
             self._compactor = asyncio.create_task(self._compact_loop(), name="nanokube-sqlite-compactor")
