@@ -170,7 +170,6 @@ def test_schemas_are_openapi_3_0(oapi_builtin: OpenAPI) -> None:
         if isinstance(node, dict):
             assert not isinstance(node.get("type"), list), node
             assert None not in node.get("enum", [])
-            assert "oneOf" not in node
             if "$ref" in node:
                 assert set(node) == {"$ref"}, node  # siblings only next to allOf
             for value in node.values():
@@ -192,9 +191,30 @@ def test_schemas_are_openapi_3_0(oapi_builtin: OpenAPI) -> None:
     assert containers["items"] == {"$ref": "#/components/schemas/io.k8s.api.core.v1.Container"}
     assert "name" in schemas["io.k8s.api.core.v1.Container"]["required"]
     int_or_string = schemas["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]
-    assert (int_or_string["type"], int_or_string["format"]) == ("string", "int-or-string")
+    assert int_or_string["format"] == "int-or-string" and "type" not in int_or_string
+    assert int_or_string["oneOf"] == [{"type": "integer"}, {"type": "string"}]
     assert int_or_string["x-kubernetes-int-or-string"] is True
-    assert schemas["io.k8s.apimachinery.pkg.api.resource.Quantity"]["type"] == "string"
+    quantity = schemas["io.k8s.apimachinery.pkg.api.resource.Quantity"]
+    assert quantity["oneOf"] == [{"type": "string"}, {"type": "number"}] and "type" not in quantity
+    with_one_of = set()
+
+    def find_one_of(name: str, node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("oneOf"), list):
+                with_one_of.add(name)
+            for key, value in node.items():
+                if key == "properties":  # property names (JSONSchemaProps has one called oneOf)
+                    value = list(value.values())
+                find_one_of(name, value)
+        elif isinstance(node, list):
+            for value in node:
+                find_one_of(name, value)
+
+    for path in oapi_builtin.paths():
+        for name, schema in _doc(oapi_builtin, path)["components"]["schemas"].items():
+            find_one_of(name, schema)
+    assert with_one_of == {"io.k8s.apimachinery.pkg.util.intstr.IntOrString",
+                           "io.k8s.apimachinery.pkg.api.resource.Quantity"}
     assert schemas["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"] == [
         {"group": "apps", "kind": "Deployment", "version": "v1"}]
     assert "enum" not in schemas["io.k8s.api.apps.v1.Deployment"]["properties"]["kind"]
@@ -209,7 +229,7 @@ def test_to_openapi_conversions() -> None:
     assert to_openapi({"$ref": "#/$defs/X", "description": "d"}) == {
         "allOf": [{"$ref": "#/components/schemas/X"}], "description": "d"}
     assert to_openapi({"oneOf": [{"type": ["string", "null"]}, {"type": ["integer", "null"]}]}) == {
-        "type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": True}
+        "oneOf": [{"type": "string"}, {"type": "integer"}]}
     assert to_openapi({"type": "object", "additionalProperties": {"type": ["string", "null"]},
                        "x-kubernetes-map-type": "atomic"}) == {
         "type": "object", "additionalProperties": {"type": "string"}, "x-kubernetes-map-type": "atomic"}
@@ -431,12 +451,19 @@ async def test_kubectl_explain_reads_real_schemas(oapi_kube: tuple[_FakeKube, _K
     assert "KIND:       Deployment" in out and "FIELD: strategy <DeploymentStrategy>" in out
     assert _words(defs["io.k8s.api.apps.v1.DeploymentStrategy"]["description"]) in _words(out)
     assert "rollingUpdate\t<RollingUpdateDeployment>" in out and "type\t<string>" in out
+    code, out, err = await kubectl("explain", "deployment.spec.strategy.rollingUpdate")
+    assert code == 0, err
+    assert "maxSurge\t<IntOrString>" in out  # as against a real cluster
+
 
     code, out, err = await kubectl("explain", "pods.spec.containers")
     assert code == 0, err
     assert "FIELD: containers <[]Container>" in out
     assert _words(defs["io.k8s.api.core.v1.Container"]["description"]) in _words(out)
     assert "name\t<string> -required-" in out and "image\t<string>" in out
+    code, out, err = await kubectl("explain", "pods.spec.overhead")
+    assert code == 0, err
+    assert "FIELD: overhead <map[string]Quantity>" in out
 
     code, out, err = await kubectl("explain", "crontabs.spec")
     assert code == 0, err

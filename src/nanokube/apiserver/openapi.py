@@ -5,7 +5,8 @@ kubectl reads these for ``--validate`` (server-side field validation when PATCH 
 ``x-kubernetes-patch-*`` extensions), so they must be real, not stubs. Paths come from the registry
 (``openapi_paths``); schemas come from the Kubernetes 1.37 definitions (``nanokube.api.schema``), converted from
 their JSON-schema-2020 spelling to OpenAPI 3.0 the way kube-apiserver writes them: single ``type`` strings,
-``#/components/schemas/`` refs wrapped in ``allOf`` when they carry siblings, IntOrString and Quantity as strings.
+``#/components/schemas/`` refs wrapped in ``allOf`` when they carry siblings, IntOrString and Quantity as the
+untyped ``oneOf`` schemas kube-openapi emits for v3 (``format: int-or-string`` for IntOrString).
 Each document holds the transitive closure of the components its paths reference.
 
 Documents are serialised once and cached with their SHA-512 (upper-case hex, the ``hash`` query parameter the
@@ -53,15 +54,6 @@ def _single_type(value: Any) -> Any:
     return value
 
 
-def _one_of(branches: list[Any]) -> dict[str, Any]:
-    kinds = {_single_type(b.get("type")) for b in branches if isinstance(b, dict)}
-    if kinds == {"string", "integer"}:
-        return {"type": "string", "format": "int-or-string", "x-kubernetes-int-or-string": True}
-    if kinds == {"string", "number"}:
-        return {"type": "string"}
-    return {"oneOf": [to_openapi(b) for b in branches]}
-
-
 def to_openapi(node: Any) -> Any:
     """One schema node converted to OpenAPI 3.0 (see the module docstring); other keys are kept as they are."""
     if isinstance(node, list):
@@ -80,11 +72,9 @@ def to_openapi(node: Any) -> Any:
             values = [v for v in value if v is not None]
             if values:
                 out["enum"] = values
-        elif key == "oneOf":
-            out.update(_one_of(value))
         elif key in ("properties", "patternProperties"):
             out[key] = {k: to_openapi(v) for k, v in value.items()}
-        elif key in ("items", "additionalProperties", "not", "anyOf", "allOf"):
+        elif key in ("items", "additionalProperties", "not", "anyOf", "allOf", "oneOf"):
             out[key] = to_openapi(value)
         else:
             out[key] = value
@@ -96,11 +86,12 @@ def to_openapi(node: Any) -> Any:
 
 
 def _definition(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    # As kube-openapi writes them in v3 (no "type": kubectl explain prints <IntOrString>, map[string]Quantity).
     if name == _INT_OR_STRING:
-        return {"description": schema.get("description", ""), "type": "string", "format": "int-or-string",
-                "x-kubernetes-int-or-string": True}
+        return {"description": schema.get("description", ""), "format": "int-or-string",
+                "oneOf": [{"type": "integer"}, {"type": "string"}], "x-kubernetes-int-or-string": True}
     if name == _QUANTITY:
-        return {"description": schema.get("description", ""), "type": "string"}
+        return {"description": schema.get("description", ""), "oneOf": [{"type": "string"}, {"type": "number"}]}
     converted: dict[str, Any] = to_openapi(schema)
     # kubernetes-validate pins apiVersion/kind of top-level kinds with enums; kube-apiserver does not.
     if "x-kubernetes-group-version-kind" in converted:
