@@ -165,7 +165,7 @@ BUILTIN: tuple[Resource, ...] = (
     # authorization.k8s.io/v1: reviews are answered, never stored
     _grp("authorization.k8s.io", "v1", "authorization", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False,
          verbs=("create",), stored=False),
-    _grp("authorization.k8s.io", "v1", "authorization", "selfsubjectrulesreviews", "SelfSubjectRulesReview", True,
+    _grp("authorization.k8s.io", "v1", "authorization", "selfsubjectrulesreviews", "SelfSubjectRulesReview", False,
          verbs=("create",), stored=False),
     # authentication.k8s.io/v1
     _grp("authentication.k8s.io", "v1", "authentication", "selfsubjectreviews", "SelfSubjectReview", False,

@@ -102,7 +102,7 @@ class Store(Protocol):
 
     @property
     def compacted_revision(self) -> int:
-        """Watches and lists asking for revisions at or below this one get ``Compacted``."""
+        """Watches and lists asking for revisions below this one get ``Compacted``."""
 
     async def start(self) -> None:
         """Open files, load state, start background tasks (flusher, compaction)."""
