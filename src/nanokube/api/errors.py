@@ -190,6 +190,16 @@ class Invalid(ApiError):
         self.causes = causes
 
 
+class UnprocessablePatch(ApiError):
+    """422: a patch document was well-formed but could not be applied (a JSON patch ``test`` failed...)."""
+
+    code = 422
+    reason = "Invalid"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, details={"causes": [{"message": message}]})
+
+
 class TooManyRequests(ApiError):
     code = 429
     reason = "TooManyRequests"

@@ -1,0 +1,491 @@
+"""Object storage with Kubernetes semantics on top of the key-value store.
+
+``ObjectStorage`` is what kube-apiserver calls the generic registry store: it turns create, get, list, update,
+patch and delete of API objects into store operations, and owns the rules every kind shares — uid and
+timestamps, ``generateName``, optimistic concurrency, no-op writes that change nothing, finalizers, graceful
+deletion and propagation policies, dry runs. Per-kind rules come from ``strategies``.
+
+HTTP knows nothing in here: the REST handlers parse requests into these calls, and the in-process client calls
+them directly. Every method raises ``ApiError`` subclasses; store errors are translated here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nanokube.api import names, schema
+from nanokube.api.errors import (
+    AlreadyExists,
+    ApiError,
+    BadRequest,
+    Conflict,
+    Expired,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Timeout,
+)
+from nanokube.api.fields import FieldSelector, field_set
+from nanokube.api.labels import Selector
+from nanokube.api.objects import deep_copy
+from nanokube.api.registry import Registry, Resource
+from nanokube.store.interface import (
+    Compacted,
+    KeyExists,
+    KeyNotFound,
+    RevisionMismatch,
+    Store,
+)
+from nanokube.util.timeutil import after, rfc3339
+
+from .continuetoken import decode_continue, encode_continue
+from .strategies import Strategy, strategy_for
+
+log = logging.getLogger(__name__)
+JSON = dict[str, Any]
+
+# metadata fields only the server sets; a client's values are dropped on create.
+_SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                  "resourceVersion", "generation", "selfLink", "managedFields")
+_MAX_UPDATE_RETRIES = 16
+
+
+@dataclass
+class DeleteOptions:
+    grace_period_seconds: int | None = None
+    propagation_policy: str | None = None  # Background | Foreground | Orphan
+    orphan_dependents: bool | None = None
+    precondition_uid: str | None = None
+    precondition_resource_version: str | None = None
+    dry_run: bool = False
+
+
+@dataclass
+class ListOptions:
+    label_selector: Selector | None = None
+    field_selector: FieldSelector | None = None
+    limit: int = 0
+    continue_token: str = ""
+    resource_version: str = ""
+    resource_version_match: str = ""
+
+
+@dataclass
+class ListPage:
+    items: list[JSON]
+    resource_version: str
+    continue_token: str = ""
+    remaining: int | None = None
+
+
+@dataclass
+class WriteResult:
+    obj: JSON
+    created: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+# A hook run inside a write before validation, given the copy being written and the live object (None on
+# create). Admission-style checks that need other objects (service IPs, namespaces) plug in here.
+Admit = Callable[[Resource, JSON, JSON | None], Awaitable[None]]
+
+
+class ObjectStorage:
+    def __init__(self, store: Store, registry: Registry) -> None:
+        self.store = store
+        self.registry = registry
+        self._strategies: dict[tuple[str, str, str], Strategy] = {}
+        self.admitters: list[Admit] = []
+        # Called after a write lands (CRD registration and similar server-side reactions).
+        self.after_write: list[Callable[[Resource, str, JSON], Awaitable[None]]] = []
+
+    def strategy(self, resource: Resource) -> Strategy:
+        key = (resource.group, resource.version, resource.plural)
+        strategy = self._strategies.get(key)
+        if strategy is None or strategy.resource is not resource:
+            strategy = self._strategies[key] = strategy_for(resource)
+        return strategy
+
+    # -- reads -------------------------------------------------------------------------------------------
+    async def get(self, resource: Resource, namespace: str, name: str) -> JSON:
+        kv = await self.store.get(resource.key(namespace, name))
+        if kv is None:
+            raise NotFound.object(resource.plural, resource.group, name)
+        return kv.value
+
+    async def list(self, resource: Resource, namespace: str, opts: ListOptions) -> ListPage:
+        current = self.store.revision
+        self._check_list_revision(opts, current)
+        prefix = resource.key_prefix(namespace)
+        start_after = ""
+        if opts.continue_token:
+            token_rev, start_after = decode_continue(opts.continue_token)
+            if token_rev <= self.store.compacted_revision:
+                raise Expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can "
+                    "start a new list without the continue parameter, or use the continue token in this "
+                    "response to retrieve the remainder of the results. Continuing with the provided token "
+                    "results in an inconsistent list - objects that were created, modified, or deleted between "
+                    "the time the first chunk was returned and now may show up in the list."
+                )
+        if not opts.label_selector and not opts.field_selector:
+            result = await self.store.list(prefix, start_after=start_after, limit=opts.limit)
+            items = [kv.value for kv in result.items]
+            token = encode_continue(result.revision, result.items[-1].key) if result.more else ""
+            return ListPage(items, str(result.revision), token, result.remaining if result.more else None)
+        result = await self.store.list(prefix, start_after=start_after)
+        items = []
+        last_key = ""
+        more = False
+        for kv in result.items:
+            if not self.matches(resource, kv.value, opts.label_selector, opts.field_selector):
+                continue
+            if opts.limit and len(items) == opts.limit:
+                more = True
+                break
+            items.append(kv.value)
+            last_key = kv.key
+        token = encode_continue(result.revision, last_key) if more else ""
+        return ListPage(items, str(result.revision), token)
+
+    def _check_list_revision(self, opts: ListOptions, current: int) -> None:
+        if not opts.resource_version or opts.resource_version == "0" or opts.continue_token:
+            return
+        try:
+            wanted = int(opts.resource_version)
+        except ValueError:
+            raise BadRequest(f"invalid resource version: {opts.resource_version}") from None
+        if wanted > current:
+            raise Timeout(f"Too large resource version: {wanted}, current: {current}",
+                          details={"causes": [{"reason": "ResourceVersionTooLarge",
+                                               "message": "Too large resource version"}],
+                                   "retryAfterSeconds": 1})
+        if opts.resource_version_match == "Exact" and wanted != current:
+            # Only the newest state is kept in memory; an exact read of the past is answered as compacted.
+            raise Expired.too_old(wanted, current)
+
+    def matches(self, resource: Resource, obj: JSON, labels: Selector | None,
+                fields: FieldSelector | None) -> bool:
+        if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):
+            return False
+        return fields is None or fields.matches(field_set(resource.group, resource.kind, obj))
+
+    # -- create ------------------------------------------------------------------------------------------
+    async def create(self, resource: Resource, namespace: str, obj: JSON, *, dry_run: bool = False) -> JSON:
+        """Store a new object and return it as stored. ``obj`` is not modified."""
+        obj = deep_copy(obj)
+        meta = self._check_identity(resource, namespace, obj)
+        for name in _SYSTEM_FIELDS:
+            meta.pop(name, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = rfc3339()
+        strategy = self.strategy(resource)
+        strategy.prepare_create(obj)
+        strategy.default(obj)
+        generate = not meta.get("name") and bool(meta.get("generateName"))
+        if generate:
+            meta["name"] = meta["generateName"] + names.generate_name_suffix()
+        errors = strategy.validate_create(obj)
+        if errors:
+            raise Invalid(resource.kind, resource.group, meta.get("name", ""), errors)
+        if resource.namespaced:
+            await self._check_namespace_open(resource, namespace, meta["name"])
+        for admit in self.admitters:
+            await admit(resource, obj, None)
+        if dry_run:
+            return obj
+        for attempt in range(8):
+            try:
+                kv = await self.store.create(resource.key(namespace, meta["name"]), obj)
+                break
+            except KeyExists:
+                if not generate or attempt == 7:
+                    err = AlreadyExists.object(resource.plural, resource.group, meta["name"])
+                    if generate:
+                        err.message += ", the server was not able to generate a unique name for the object"
+                        (err.details or {}).update(retryAfterSeconds=1)
+                    raise err from None
+                meta["name"] = meta["generateName"] + names.generate_name_suffix()
+        await self._after_write(resource, "create", kv.value)
+        return kv.value
+
+    def _check_identity(self, resource: Resource, namespace: str, obj: JSON) -> JSON:
+        if not isinstance(obj, dict):
+            raise BadRequest("the body of the request must be a JSON object")
+        meta = obj.get("metadata")
+        if meta is None:
+            meta = obj["metadata"] = {}
+        if not isinstance(meta, dict):
+            raise BadRequest("metadata must be an object")
+        api_version = obj.get("apiVersion")
+        kind = obj.get("kind")
+        if api_version and api_version != resource.api_version:
+            raise BadRequest(f"the API version in the data ({api_version}) does not match the expected API "
+                             f"version ({resource.api_version})")
+        if kind and kind != resource.kind:
+            raise BadRequest(f"the kind in the data ({kind}) does not match the expected kind ({resource.kind})")
+        obj["apiVersion"] = resource.api_version
+        obj["kind"] = resource.kind
+        if resource.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and body_ns != namespace:
+                raise BadRequest("the namespace of the provided object does not match the namespace sent on the "
+                                 "request")
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        return meta
+
+    async def _check_namespace_open(self, resource: Resource, namespace: str, name: str) -> None:
+        kv = await self.store.get(f"/core/namespaces/{namespace}")
+        if kv is None:
+            raise NotFound.object("namespaces", "", namespace)
+        if kv.value["metadata"].get("deletionTimestamp"):
+            raise Forbidden(
+                f'{resource.qualified} "{name}" is forbidden: unable to create new content in namespace '
+                f"{namespace} because it is being terminated",
+                details={"name": name, "group": resource.group, "kind": resource.plural,
+                         "causes": [{"reason": "NamespaceTerminating",
+                                     "message": f"namespace {namespace} is being terminated",
+                                     "field": "metadata.namespace"}]})
+
+    # -- update ------------------------------------------------------------------------------------------
+    async def update(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        mutate: Callable[[JSON | None], JSON],
+        *,
+        subresource: str = "",
+        dry_run: bool = False,
+        create_if_missing: bool = False,
+    ) -> WriteResult:
+        """Read-modify-write with retries, as kube's GuaranteedUpdate.
+
+        ``mutate`` gets a private copy of the live object (None when absent) and returns the desired object;
+        it raises ``Conflict`` itself when the caller's resourceVersion precondition fails, and is called
+        again if another writer got in between. A missing object is created when ``create_if_missing``.
+        No-op writes return the live object without a new revision."""
+        key = resource.key(namespace, name)
+        strategy = self.strategy(resource)
+        for _ in range(_MAX_UPDATE_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                if not create_if_missing:
+                    raise NotFound.object(resource.plural, resource.group, name)
+                desired = mutate(None)
+                self._check_name(resource, name, desired)
+                created = await self.create(resource, namespace, desired, dry_run=dry_run)
+                return WriteResult(created, created=True)
+            live = kv.value
+            desired = mutate(deep_copy(live))
+            self._check_name(resource, name, desired)
+            self._check_identity(resource, namespace, desired)
+            self._keep_system_fields(desired, live)
+            # Internal subresources (binding, finalize) write fields the main resource may not change.
+            checked = subresource in ("", "status")
+            if subresource == "status":
+                strategy.prepare_status_update(desired, live)
+            elif subresource == "":
+                strategy.prepare_update(desired, live)
+                if not resource.custom:
+                    strategy.default(desired)
+            errors = strategy.validate_update(desired, live) if checked else []
+            errors.extend(self._check_finalizers_while_deleting(desired, live))
+            if errors:
+                raise Invalid(resource.kind, resource.group, name, errors)
+            for admit in self.admitters:
+                await admit(resource, desired, live)
+            if _same(desired, live):
+                return WriteResult(live)
+            if dry_run:
+                return WriteResult(desired)
+            if self._ready_to_remove(desired):
+                removed = await self._remove(resource, key, kv.mod_revision)
+                if removed is not None:
+                    return WriteResult(removed)
+                continue
+            try:
+                stored = await self.store.update(key, desired, expected_revision=kv.mod_revision)
+            except RevisionMismatch:
+                continue
+            except KeyNotFound:
+                continue
+            await self._after_write(resource, "update", stored.value)
+            return WriteResult(stored.value)
+        raise Conflict.modified(resource.plural, resource.group, name)
+
+    @staticmethod
+    def _check_name(resource: Resource, name: str, desired: JSON) -> None:
+        meta = desired.setdefault("metadata", {}) if isinstance(desired, dict) else None
+        if meta is None:
+            raise BadRequest("the body of the request must be a JSON object")
+        body_name = meta.get("name")
+        if body_name and body_name != name:
+            raise BadRequest("the name of the object (%s) does not match the name on the URL (%s)"
+                             % (body_name, name))
+        meta["name"] = name
+
+    @staticmethod
+    def _keep_system_fields(desired: JSON, live: JSON) -> None:
+        meta = desired["metadata"]
+        live_meta = live["metadata"]
+        for name in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+            if name in live_meta:
+                meta[name] = live_meta[name]
+            else:
+                meta.pop(name, None)
+        meta.pop("selfLink", None)
+        meta.pop("managedFields", None)
+        meta["resourceVersion"] = live_meta.get("resourceVersion")
+        if meta.get("generateName") is None and live_meta.get("generateName"):
+            meta["generateName"] = live_meta["generateName"]
+
+    @staticmethod
+    def _check_finalizers_while_deleting(desired: JSON, live: JSON) -> list[FieldError]:
+        if not live["metadata"].get("deletionTimestamp"):
+            return []
+        old = set(live["metadata"].get("finalizers") or [])
+        new = set(desired["metadata"].get("finalizers") or [])
+        added = sorted(new - old)
+        if added:
+            return [FieldError.forbidden("metadata.finalizers",
+                                         f"no new finalizers can be added if the object is being deleted, "
+                                         f"found new finalizers []string{{{', '.join(repr(a) for a in added)}}}"
+                                         .replace("'", '"'))]
+        return []
+
+    # -- delete ------------------------------------------------------------------------------------------
+    async def delete(self, resource: Resource, namespace: str, name: str, opts: DeleteOptions) -> tuple[JSON, bool]:
+        """Delete or start deleting. Returns (object, removed): ``removed`` is False when the object stays
+        with a deletionTimestamp (finalizers, graceful pod deletion, foreground/orphan propagation)."""
+        key = resource.key(namespace, name)
+        strategy = self.strategy(resource)
+        for _ in range(_MAX_UPDATE_RETRIES):
+            kv = await self.store.get(key)
+            if kv is None:
+                raise NotFound.object(resource.plural, resource.group, name)
+            live = kv.value
+            meta = live["metadata"]
+            if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
+                raise Conflict(
+                    f'Operation cannot be fulfilled on {resource.qualified} "{name}": Precondition failed: '
+                    f"UID in precondition: {opts.precondition_uid}, UID in object meta: {meta.get('uid')}",
+                    details={"name": name, "group": resource.group, "kind": resource.plural})
+            if opts.precondition_resource_version and opts.precondition_resource_version != meta.get(
+                    "resourceVersion"):
+                raise Conflict(
+                    f'Operation cannot be fulfilled on {resource.qualified} "{name}": Precondition failed: '
+                    f"ResourceVersion in precondition: {opts.precondition_resource_version}, ResourceVersion in "
+                    f"object meta: {meta.get('resourceVersion')}",
+                    details={"name": name, "group": resource.group, "kind": resource.plural})
+            desired = deep_copy(live)
+            dmeta = desired["metadata"]
+            finalizers = list(dmeta.get("finalizers") or [])
+            policy = self._propagation(resource, opts)
+            if policy == "Foreground" and "foregroundDeletion" not in finalizers:
+                finalizers = [f for f in finalizers if f != "orphan"] + ["foregroundDeletion"]
+            elif policy == "Orphan" and "orphan" not in finalizers:
+                finalizers = [f for f in finalizers if f != "foregroundDeletion"] + ["orphan"]
+            grace = strategy.graceful_delete_seconds(live, opts.grace_period_seconds)
+            is_namespace = resource.group == "" and resource.plural == "namespaces"
+            if is_namespace:
+                desired.setdefault("status", {})["phase"] = "Terminating"
+            # A namespace waits for its controller to empty spec.finalizers (PUT .../finalize), then goes.
+            pending_spec = is_namespace and bool((desired.get("spec") or {}).get("finalizers"))
+            if not finalizers and grace == 0 and not pending_spec:
+                if opts.dry_run:
+                    return live, True
+                removed = await self._remove(resource, key, kv.mod_revision)
+                if removed is None:
+                    continue
+                return removed, True
+            # The object stays, marked for deletion.
+            if meta.get("deletionTimestamp"):
+                # Already being deleted: a shorter grace period may still shorten the wait (pods).
+                old_grace = meta.get("deletionGracePeriodSeconds")
+                if old_grace is not None and grace < old_grace and not finalizers:
+                    dmeta["deletionTimestamp"] = after(grace)
+                    dmeta["deletionGracePeriodSeconds"] = grace
+                else:
+                    if finalizers == list(meta.get("finalizers") or []):
+                        return live, False
+            else:
+                dmeta["deletionTimestamp"] = after(grace) if grace else rfc3339()
+                dmeta["deletionGracePeriodSeconds"] = grace
+            if finalizers:
+                dmeta["finalizers"] = finalizers
+            if opts.dry_run:
+                return desired, False
+            try:
+                stored = await self.store.update(key, desired, expected_revision=kv.mod_revision)
+            except (RevisionMismatch, KeyNotFound):
+                continue
+            await self._after_write(resource, "update", stored.value)
+            return stored.value, False
+        raise Conflict.modified(resource.plural, resource.group, name)
+
+    def _propagation(self, resource: Resource, opts: DeleteOptions) -> str:
+        if opts.propagation_policy:
+            return opts.propagation_policy
+        if opts.orphan_dependents is True:
+            return "Orphan"
+        if opts.orphan_dependents is False:
+            return "Background"
+        return self.strategy(resource).default_propagation()
+
+    @staticmethod
+    def _ready_to_remove(obj: JSON) -> bool:
+        """An update that clears the last finalizer of an object being deleted removes it."""
+        meta = obj["metadata"]
+        if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+            return False
+        if obj.get("kind") == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
+            return False
+        # Graceful pods wait for their node to confirm (a delete with grace 0), not for finalizers.
+        return not (obj.get("kind") == "Pod" and meta.get("deletionGracePeriodSeconds"))
+
+    async def _remove(self, resource: Resource, key: str, revision: int) -> JSON | None:
+        try:
+            kv = await self.store.delete(key, expected_revision=revision)
+        except (RevisionMismatch, KeyNotFound):
+            return None
+        await self._after_write(resource, "delete", kv.value)
+        return kv.value
+
+    async def _after_write(self, resource: Resource, verb: str, obj: JSON) -> None:
+        for hook in self.after_write:
+            try:
+                await hook(resource, verb, obj)
+            except ApiError:
+                raise
+            except Exception:  # a reaction must never undo an acknowledged write
+                log.exception("after-write hook failed for %s %s", verb, resource.qualified)
+
+    # -- helpers for handlers ----------------------------------------------------------------------------
+    def watch(self, resource: Resource, namespace: str, after_revision: int) -> Any:
+        try:
+            return self.store.watch(resource.key_prefix(namespace), after_revision)
+        except Compacted as err:
+            raise Expired.too_old(err.requested, err.oldest) from err
+
+    @staticmethod
+    def unknown_fields(resource: Resource, obj: JSON) -> list[str]:
+        if resource.custom or not resource.definition:
+            return []
+        return schema.unknown_fields(resource.definition, obj)
+
+
+def _same(desired: JSON, live: JSON) -> bool:
+    """True when a write would change nothing (resourceVersion aside)."""
+    a = desired["metadata"]
+    b = live["metadata"]
+    if {k: v for k, v in a.items() if k != "resourceVersion"} != {k: v for k, v in b.items() if k != "resourceVersion"}:
+        return False
+    return {k: v for k, v in desired.items() if k != "metadata"} == {k: v for k, v in live.items() if k != "metadata"}

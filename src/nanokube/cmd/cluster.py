@@ -1,0 +1,119 @@
+"""Wiring a control plane: store, API server, in-process client and controllers, from settings.
+
+The only place that knows every layer. ``ControlPlane.run`` is what ``nanokube up`` and ``nanokube server``
+run; tests start it in-process too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from nanokube.api.registry import Registry
+from nanokube.apiserver.app import APIServer, APIServerSettings
+from nanokube.apiserver.storage import DeleteOptions, ListOptions, ObjectStorage
+from nanokube.client.local import LocalClient
+from nanokube.controllers.manager import ControllerManager
+from nanokube.store.interface import Store
+from nanokube.store.memory import MemoryStore
+from nanokube.store.sqlite import SqliteStore
+from nanokube.util.certs import ensure_pki, write_kubeconfig
+
+from .settings import ClusterSettings
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A failure to start that the user can fix; the message says how."""
+
+
+def check_data_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as err:
+        raise StartupError(f"cannot create the data directory {path}: {err.strerror}. Choose another with "
+                           "--data-dir, or run as a user who may write there.") from err
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise StartupError(f"the data directory {path} is not readable and writable by this user. Fix its "
+                           "permissions or choose another with --data-dir.")
+
+
+def open_store(settings: ClusterSettings) -> Store:
+    if settings.store == "memory":
+        return MemoryStore(window=settings.watch_history)
+    return SqliteStore(settings.db_path, window=settings.watch_history)
+
+
+def local_client(storage: ObjectStorage, server: APIServer) -> LocalClient:
+    return LocalClient(storage, ListOptions, DeleteOptions, finalize=server.rest.sub.finalize)
+
+
+class ControlPlane:
+    def __init__(self, settings: ClusterSettings, *, progress: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.store: Store | None = None
+        self.server: APIServer | None = None
+        self.client: LocalClient | None = None
+        self.ready = asyncio.Event()
+        self.url = ""
+
+    async def run(self, *, stop: asyncio.Event) -> None:
+        started = time.monotonic()
+        s = self.settings
+        check_data_dir(s.data_dir)
+        self.progress(f"data directory: {s.data_dir}")
+        tls_settings: dict[str, object] = {}
+        tokens: list[str] = []
+        scheme = "http"
+        if s.tls:
+            pki = ensure_pki(s.data_dir / "pki", [s.host])
+            tls_settings = {"cert_file": pki.server_cert, "key_file": pki.server_key}
+            tokens = [pki.token]
+            scheme = "https"
+        store = self.store = open_store(s)
+        try:
+            await store.start()
+        except Exception as err:
+            raise StartupError(f"cannot open the store at {s.db_path}: {err}. If another nanokube is running "
+                               "with this data directory, stop it first.") from err
+        self.progress(f"store: {s.store} at revision {store.revision}")
+        storage = ObjectStorage(store, Registry())
+        server = self.server = APIServer(APIServerSettings(host=s.host, port=s.port, tokens=tokens,
+                                                           service_cidr=s.service_cidr, **tls_settings), storage)  # type: ignore[arg-type]
+        client = self.client = local_client(storage, server)
+        tasks: list[asyncio.Task[None]] = []
+        bound = asyncio.get_running_loop().create_future()
+        server_task = asyncio.create_task(server.run(stop=stop, started=bound.set_result), name="apiserver")
+        tasks.append(server_task)
+        try:
+            done, _ = await asyncio.wait({server_task, bound}, return_when=asyncio.FIRST_COMPLETED)
+            if server_task in done:
+                err = server_task.exception()
+                if isinstance(err, OSError) and err.errno == errno.EADDRINUSE:
+                    raise StartupError(f"port {s.port} on {s.host} is already in use (is another nanokube or "
+                                       "kube-apiserver running?). Stop it, or pick another port with --port.")
+                if err is not None:
+                    raise err
+            port = bound.result()
+            self.url = f"{scheme}://{s.host}:{port}"
+            if s.tls:
+                write_kubeconfig(s.kubeconfig, self.url, pki.ca_cert, pki.token)
+                self.progress(f"kubeconfig: {s.kubeconfig}")
+            self.progress(f"API server: {self.url}")
+            tasks.append(asyncio.create_task(ControllerManager(client).run(stop=stop), name="controllers"))
+            self.progress(f"ready in {time.monotonic() - started:.2f}s")
+            self.ready.set()
+            await stop.wait()
+        finally:
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 10)
+            await store.close()

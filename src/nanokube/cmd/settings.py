@@ -1,0 +1,36 @@
+"""Settings shared by the commands, built from flags and environment; no globals."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/nanokube")
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nanokube"
+
+
+@dataclass
+class ClusterSettings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 6443
+    store: str = "sqlite"  # sqlite | memory
+    tls: bool = True
+    service_cidr: str = "10.43.0.0/16"
+    pod_cidr: str = "10.42.0.0/16"
+    log_level: str = "info"
+    # How many recent changes are kept for watches to resume from; older resourceVersions get 410 Expired.
+    watch_history: int = 10000
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "state.db"

@@ -1,0 +1,95 @@
+"""A cluster for end-to-end tests: ``nanokube up`` in a subprocess, plus the real kubectl and Python client.
+
+Every kubectl run gets a fresh ``--cache-dir`` so discovery is fetched each time (a warm cache hides bugs).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+
+
+@dataclass
+class Cluster:
+    data_dir: Path
+    process: subprocess.Popen[str] | None = None
+    url: str = ""
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.data_dir / "kubeconfig"
+
+    def start(self, *extra: str, timeout: float = 30.0) -> None:
+        cmd = [sys.executable, *os.environ.get("NANOKUBE_E2E_ENTRY", "-m nanokube.cmd.main").split(), "up", "--data-dir", str(self.data_dir), "--port", "0",
+               *extra]
+        self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            if line.startswith("nanokube: API server: "):
+                self.url = line.split(": ", 2)[2].strip()
+            if line.startswith("nanokube: ready in"):
+                _drain(self.process)
+                return
+        raise RuntimeError("nanokube up did not become ready:\n" + "".join(self.output))
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True, timeout: float = 60,
+                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        with tempfile.TemporaryDirectory(prefix="kubectl-cache-") as cache:
+            cmd = [KUBECTL, "--kubeconfig", str(self.kubeconfig), "--cache-dir", cache, *args]
+            result = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
+                                    env=dict(os.environ, **(env or {})))
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n"
+                                 f"{result.stderr}")
+        return result
+
+    def api_client(self):  # type: ignore[no-untyped-def]
+        from kubernetes import client, config
+
+        configuration = client.Configuration()
+        config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=configuration)
+        return client.ApiClient(configuration)
+
+
+def _drain(process: subprocess.Popen[str]) -> None:
+    """Keep reading the server's output in the background so its pipe never fills."""
+    import threading
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if os.environ.get("NANOKUBE_TEST_LOG"):
+                sys.stderr.write(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
