@@ -167,9 +167,12 @@ def _blank(obj: Mapping[str, Any]) -> str:
 
 
 def _pod_ip(obj: Mapping[str, Any]) -> str:
-    status = obj.get("status") or {}
-    ips = status.get("podIPs") or []
-    if ips and isinstance(ips[0], dict):
+    """``status.podIPs[0].ip``, as Kubernetes reads it, or the singular ``status.podIP``."""
+    status = obj.get("status")
+    if not isinstance(status, dict):
+        return ""
+    ips = status.get("podIPs")
+    if isinstance(ips, list) and ips and isinstance(ips[0], dict):
         return _text(ips[0].get("ip") or "")
     return _text(status.get("podIP") or "")
 
