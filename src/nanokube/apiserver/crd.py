@@ -68,7 +68,7 @@ class CustomResources:
                                              "must have exactly one version marked as storage version"))
         name = obj["metadata"].get("name", "")
         if group and plural and name != f"{plural}.{group}":
-            errors.append(FieldError.invalid("metadata.name", name, f'must be spec.names.plural+"."+spec.group'))
+            errors.append(FieldError.invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
         if errors:
             raise Invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, errors)
 

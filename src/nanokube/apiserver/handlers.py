@@ -91,7 +91,7 @@ class RestHandler:
                     self._require(resource, "watch")
                     return await self.watch(request, resource, info)
                 self._require(resource, "list")
-                return await self.list(request, resource, info)
+                return await self.list_collection(request, resource, info)
             if method == "POST":
                 self._require(resource, "create")
                 return await self.create(request, resource, info)
@@ -155,11 +155,11 @@ class RestHandler:
             raise Invalid("ListOptions", "meta.k8s.io", "", [])
         return opts
 
-    async def list(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
+    async def list_collection(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
         if _flag(request.query.get("sendInitialEvents")):
             raise _list_options_invalid("sendInitialEvents", "sendInitialEvents is forbidden for list")
         opts = self._list_options(request, resource)
-        page = await self.storage.list(resource, info.namespace, opts)
+        page = await self.storage.list_objects(resource, info.namespace, opts)
         meta: JSON = {"resourceVersion": page.resource_version}
         if page.continue_token:
             meta["continue"] = page.continue_token
@@ -383,7 +383,7 @@ class RestHandler:
                                 info: RequestInfo) -> web.StreamResponse:
         opts = self._list_options(request, resource)
         del_opts = await self._delete_options(request)
-        page = await self.storage.list(resource, info.namespace, ListOptions(opts.label_selector,
+        page = await self.storage.list_objects(resource, info.namespace, ListOptions(opts.label_selector,
                                                                             opts.field_selector))
         deleted = []
         for obj in page.items:

@@ -42,7 +42,7 @@ def parse_resource_path(path: str) -> RequestInfo | None:
         rest = rest[2:]
         if len(rest) > 3:
             return None
-        return RequestInfo(group, version, rest[0], namespace, *rest[1:])  # type: ignore[arg-type]
+        return RequestInfo(group, version, rest[0], namespace, *rest[1:])
     if len(rest) > 3:
         return None
-    return RequestInfo(group, version, rest[0], "", *rest[1:])  # type: ignore[arg-type]
+    return RequestInfo(group, version, rest[0], "", *rest[1:])

@@ -118,7 +118,7 @@ class ObjectStorage:
             raise NotFound.object(resource.plural, resource.group, name)
         return kv.value
 
-    async def list(self, resource: Resource, namespace: str, opts: ListOptions) -> ListPage:
+    async def list_objects(self, resource: Resource, namespace: str, opts: ListOptions) -> ListPage:
         current = self.store.revision
         self._check_list_revision(opts, current)
         prefix = resource.key_prefix(namespace)
@@ -328,8 +328,7 @@ class ObjectStorage:
             raise BadRequest("the body of the request must be a JSON object")
         body_name = meta.get("name")
         if body_name and body_name != name:
-            raise BadRequest("the name of the object (%s) does not match the name on the URL (%s)"
-                             % (body_name, name))
+            raise BadRequest(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
         meta["name"] = name
 
     @staticmethod

@@ -142,7 +142,7 @@ class Subresources:
                 raise BadRequest("the body of the request must be a Scale object")
 
             def scale_mutate(current: JSON) -> JSON:
-                return body  # type: ignore[no-any-return]
+                return body
         else:
             from .negotiation import body_media_type, decode_patch_body
 
@@ -151,7 +151,7 @@ class Subresources:
             patcher = self.rest.patcher(request, scale_resource, info, media, patch_body, [])
 
             def scale_mutate(current: JSON) -> JSON:
-                return patcher(current)  # type: ignore[no-any-return]
+                return patcher(current)
 
         def mutate(live: JSON | None) -> JSON:
             assert live is not None
@@ -209,7 +209,7 @@ class Subresources:
         pod = await self.storage.get(pods, namespace, name)
         phase = (pod.get("status") or {}).get("phase")
         if phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
-            page = await self.storage.list(pdbs, namespace, ListOptions())
+            page = await self.storage.list_objects(pdbs, namespace, ListOptions())
             labels = pod["metadata"].get("labels") or {}
             for pdb in page.items:
                 selector = (pdb.get("spec") or {}).get("selector")

@@ -77,12 +77,12 @@ class Informer:
                 del self.cache[key]
                 self._emit("DELETED", old, None)
         for key, obj in fresh.items():
-            old = self.cache.get(key)
+            previous = self.cache.get(key)
             self.cache[key] = obj
-            if old is None:
+            if previous is None:
                 self._emit("ADDED", obj, None)
-            elif old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
-                self._emit("MODIFIED", obj, old)
+            elif previous["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
+                self._emit("MODIFIED", obj, previous)
         self.synced.set()
         stream = self.client.watch(self.resource, self.namespace, resource_version=listed.resource_version,
                                    label_selector=self.label_selector, field_selector=self.field_selector)

@@ -33,7 +33,7 @@ class Backend(Protocol):
 
     async def get(self, resource: Resource, namespace: str, name: str) -> JSON: ...
 
-    async def list(self, resource: Resource, namespace: str, opts: Any) -> Any: ...
+    async def list_objects(self, resource: Resource, namespace: str, opts: Any) -> Any: ...
 
     async def create(self, resource: Resource, namespace: str, obj: JSON, *, dry_run: bool = False) -> JSON: ...
 
@@ -60,7 +60,7 @@ class LocalClient:
         opts = self._list_options(
             label_selector=parse_selector(label_selector) if label_selector else None,
             field_selector=parse_field_selector(field_selector) if field_selector else None)
-        page = await self.backend.list(resource, namespace, opts)
+        page = await self.backend.list_objects(resource, namespace, opts)
         return ObjectList(page.items, page.resource_version)
 
     async def watch(self, resource: Resource, namespace: str = "", *, resource_version: str = "",
@@ -122,7 +122,7 @@ class LocalClient:
             return deep_copy(obj)
 
         result = await self.backend.update(resource, namespace, name, mutate, subresource=subresource)
-        return result.obj  # type: ignore[no-any-return]
+        return result.obj
 
     async def patch(self, resource: Resource, namespace: str, name: str, patch: Any, *,
                     patch_type: PatchType = "merge", subresource: str = "") -> JSON:
@@ -139,10 +139,10 @@ class LocalClient:
             rv = (result.get("metadata") or {}).get("resourceVersion")
             if rv and rv != live["metadata"].get("resourceVersion"):
                 raise Conflict.modified(resource.plural, resource.group, name)
-            return result  # type: ignore[no-any-return]
+            return result
 
         result = await self.backend.update(resource, namespace, name, mutate, subresource=subresource)
-        return result.obj  # type: ignore[no-any-return]
+        return result.obj
 
     async def delete(self, resource: Resource, namespace: str, name: str, *, propagation: str | None = None,
                      grace_period_seconds: int | None = None, uid: str | None = None,

@@ -96,12 +96,12 @@ class ControlPlane:
         try:
             done, _ = await asyncio.wait({server_task, bound}, return_when=asyncio.FIRST_COMPLETED)
             if server_task in done:
-                err = server_task.exception()
-                if isinstance(err, OSError) and err.errno == errno.EADDRINUSE:
+                failure = server_task.exception()
+                if isinstance(failure, OSError) and failure.errno == errno.EADDRINUSE:
                     raise StartupError(f"port {s.port} on {s.host} is already in use (is another nanokube or "
                                        "kube-apiserver running?). Stop it, or pick another port with --port.")
-                if err is not None:
-                    raise err
+                if failure is not None:
+                    raise failure
             port = bound.result()
             self.url = f"{scheme}://{s.host}:{port}"
             if s.tls:

@@ -92,7 +92,9 @@ class GarbageCollector(Controller):
                 self.queue.add(("owner", ref["uid"]))
 
     async def sync(self, key: Hashable) -> float | None:
-        action, uid = key  # type: ignore[misc]
+        assert isinstance(key, tuple)
+        action: str = key[0]
+        uid: str = key[1]
         node = self.graph.get(uid)
         if node is None:
             return None
