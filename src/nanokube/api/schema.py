@@ -10,7 +10,8 @@ JSON-schema documents are compiled once into ``Node``s: an object's property tab
 map's value node, with ``$ref``/``allOf``/``oneOf`` already resolved. A ``Field`` pairs the node of a property
 with its ``PatchMeta`` (patch strategy, merge key, list type). Nodes of named definitions are built on first use
 and cached per ``SchemaIndex``; recursive types (``JSONSchemaProps``) are fine because a definition's node is
-registered before its properties are compiled. The checks built on these nodes live in ``schema_checks``.
+registered before its properties are compiled. ``unknown_fields``, ``missing_required`` and ``prune_unknown``
+(field validation, 422 "Required value", fieldValidation=Ignore/Warn) walk objects over these nodes.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def definitions() -> dict[str, dict[str, Any]]:
     return defs
 
 
-def ref_name(prop: dict[str, Any]) -> str | None:
+def ref_name(prop: Mapping[str, Any]) -> str | None:
     """The definition a property points to through ``$ref`` (also ``#/definitions/``, ``#/components/schemas/``)."""
     ref = prop.get("$ref")
     if isinstance(ref, str):
@@ -200,7 +201,7 @@ class SchemaIndex:
             return found
         schema = self.defs[name]
         kind = _kind(schema)
-        if ref_name(dict(schema)) is not None or _options(schema) is not None or kind in (FREE, SCALAR):
+        if ref_name(schema) is not None or _options(schema) is not None or kind in (FREE, SCALAR):
             node = self._resolve(schema)
             self._nodes[name] = node
             return node
@@ -218,7 +219,7 @@ class SchemaIndex:
         return Field(_meta(schema), self._resolve(schema))
 
     def _resolve(self, schema: Mapping[str, Any]) -> Node:
-        name = ref_name(dict(schema))
+        name = ref_name(schema)
         if name is not None:
             return self.node(name) if name in self.defs else FREE_NODE
         options = _options(schema)
