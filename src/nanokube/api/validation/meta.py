@@ -33,16 +33,9 @@ TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
 
 
-def name_is_dns_subdomain(name: str, prefix: bool) -> list[str]:
-    return formats.is_dns1123_subdomain(formats.mask_trailing_dash(name) if prefix else name)
-
-
-def name_is_dns_label(name: str, prefix: bool) -> list[str]:
-    return formats.is_dns1123_label(formats.mask_trailing_dash(name) if prefix else name)
-
-
-def name_is_dns1035_label(name: str, prefix: bool) -> list[str]:
-    return formats.is_dns1035_label(formats.mask_trailing_dash(name) if prefix else name)
+name_is_dns_subdomain = formats.name_is_dns_subdomain
+name_is_dns_label = formats.name_is_dns_label
+name_is_dns1035_label = formats.name_is_dns1035_label
 
 
 def name_is_path_segment(name: str, prefix: bool) -> list[str]:

@@ -1,26 +1,20 @@
 """Resource quantities as validation needs them: parse, compare, and the rules for resource names.
 
-A small private parser (exact, via ``Fraction``) so that validation does not depend on the order in which
-packages land; it accepts what ``resource.ParseQuantity`` accepts. ``nanokube.api.quantity`` is the full
-implementation (formatting, rounding) the rest of the system uses.
+Parsing is ``nanokube.api.quantity`` (Go's scanner, exact ``Fraction`` values); this module adds the
+resource-name rules (standard, extended, hugepages) and ``ValidateResourceQuantityValue``.
 """
 
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 from typing import Any
+
+from nanokube.api.quantity import ERR_FORMAT_WRONG, parse_quantity
 
 from . import formats
 from .field import Errors, invalid
 
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
-            "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
-            "P": Fraction(10**15), "E": Fraction(10**18)}
-
-QUANTITY_FORMAT_ERROR = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+QUANTITY_FORMAT_ERROR = ERR_FORMAT_WRONG
 
 STANDARD_CONTAINER_RESOURCES = frozenset({"cpu", "memory", "ephemeral-storage"})
 STANDARD_RESOURCES = frozenset({
@@ -33,23 +27,17 @@ STANDARD_RESOURCES = frozenset({
 
 def parse(value: Any) -> Fraction | None:
     """The quantity's exact value, or None when it is not a quantity."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return Fraction(value)
-    if not isinstance(value, str):
-        return None
-    m = _QUANTITY.match(value)
-    if not m or m.group(1).count(".") > 1 or m.group(1) in (".", "+.", "-."):
-        return None
-    number, suffix = Fraction(m.group(1)), m.group(2)
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    if suffix in _DECIMAL:
-        return number * _DECIMAL[suffix]
-    exp = re.fullmatch(r"[eE]([-+]?[0-9]+)", suffix)
-    if exp:
-        return number * Fraction(10) ** int(exp.group(1))
+    return None if parse_error(value) else parse_quantity(value)
+
+
+def parse_error(value: Any) -> str | None:
+    """Why the value is not a quantity (Go's message), or None when it is one."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return QUANTITY_FORMAT_ERROR
+    try:
+        parse_quantity(value)
+    except (ValueError, TypeError) as err:
+        return str(err) or QUANTITY_FORMAT_ERROR
     return None
 
 
@@ -90,9 +78,10 @@ def validate_container_resource_name(name: str, path: str) -> Errors:
 
 def validate_value(name: str, value: Any, path: str) -> Errors:
     """``ValidateResourceQuantityValue``: a well-formed, non-negative quantity; whole for extended resources."""
-    amount = parse(value)
-    if amount is None:
-        return [invalid(path, text(value), QUANTITY_FORMAT_ERROR)]
+    problem = parse_error(value)
+    if problem:
+        return [invalid(path, text(value), problem)]
+    amount = parse_quantity(value)
     if amount < 0:
         return [invalid(path, text(value), "must be greater than or equal to 0")]
     if is_integer_resource(name) and amount.denominator != 1:
