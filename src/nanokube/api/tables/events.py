@@ -42,7 +42,7 @@ _RENAMES = {
 
 def as_core_event(event: JSON) -> JSON:
     """The core/v1 spelling of an events.k8s.io/v1 Event (a shallow view; nothing is copied deeply)."""
-    if "regarding" not in event and "note" not in event and "deprecatedCount" not in event:
+    if not any(key in event for key in _RENAMES):
         return event
     return {_RENAMES.get(key, key): value for key, value in event.items()}
 
