@@ -110,11 +110,16 @@ def _ip_families(spec: JSON) -> None:
 
 
 def namespace(obj: JSON) -> None:
-    """The ``kubernetes.io/metadata.name`` label (always the name) and ``status.phase: Active``."""
+    """The ``kubernetes.io/metadata.name`` label (always the name), ``status.phase: Active``, and the
+    ``kubernetes`` finalizer when ``spec.finalizers`` is absent altogether (an empty list is what finalizing
+    leaves behind, and stays empty)."""
     meta = ensure(obj, "metadata")
     name = meta.get("name")
     if name:
         ensure(meta, "labels")["kubernetes.io/metadata.name"] = name
+    spec = ensure(obj, "spec")
+    if "finalizers" not in spec:
+        spec["finalizers"] = ["kubernetes"]
     status = ensure(obj, "status")
     if not status.get("phase"):
         status["phase"] = "Active"
