@@ -16,9 +16,11 @@ from aiohttp import web
 from nanokube.api import patch as patching
 from nanokube.api import tables
 from nanokube.api.errors import (
+    ApiError,
     BadRequest,
     Conflict,
     FieldError,
+    InternalError,
     Invalid,
     MethodNotAllowed,
     NotFound,
@@ -135,11 +137,10 @@ class RestHandler:
             try:
                 opts.label_selector = parse_selector(q["labelSelector"])
             except ValueError as err:
-                raise BadRequest(f"unable to parse requirement: {err}") from err
+                raise BadRequest(str(err)) from err
         if q.get("fieldSelector"):
             try:
-                fs = parse_field_selector(q["fieldSelector"])
-                check_supported(resource.group, resource.kind, fs)
+                fs = check_supported(resource.group, resource.kind, parse_field_selector(q["fieldSelector"]))
             except ValueError as err:
                 raise BadRequest(str(err)) from err
             opts.field_selector = fs
@@ -175,9 +176,7 @@ class RestHandler:
         return json_response(body)
 
     def _table(self, request: web.Request, resource: Resource, items: list[JSON], *, no_headers: bool = False) -> JSON:
-        include = request.query.get("includeObject", "Metadata") or "Metadata"
-        if include not in ("None", "Metadata", "Object"):
-            raise BadRequest(f'includeObject "{include}" is not supported: must be one of None, Metadata, Object')
+        include = request.query.get("includeObject", "Metadata")
         columns = self.sub.custom_columns(resource)
         return tables.table_for(resource.group, resource.kind, items, include_object=include,
                                 custom_columns=columns, no_headers=no_headers)
@@ -325,10 +324,8 @@ class RestHandler:
                     result = patching.strategic_merge_patch(live, patch_body, definition)
                 else:
                     result = patching.apply_patch(live, patch_body, definition)
-            except patching.PatchDecodeError as err:
-                raise BadRequest(str(err)) from err
-            except patching.PatchApplyError as err:
-                raise UnprocessablePatch(str(err)) from err
+            except patching.PatchError as err:
+                raise _patch_failure(err) from err
             if not isinstance(result, dict):
                 raise BadRequest("the patched object is not a JSON object")
             if live is not None:
@@ -396,6 +393,20 @@ class RestHandler:
         body = {"kind": resource.list_kind, "apiVersion": resource.api_version,
                 "metadata": {"resourceVersion": str(self.storage.store.revision)}, "items": deleted}
         return json_response(body)
+
+
+def _patch_failure(err: patching.PatchError) -> ApiError:
+    """The Status for a patch that failed: 400 malformed, 415 no schema (SMP on a custom resource),
+    422 does not apply, 500 (reason Unknown) where kube's strategic merge refuses with a plain error."""
+    if err.code == 400:
+        return BadRequest(str(err))
+    if err.code == 415:
+        return UnsupportedMediaType(str(err))
+    if err.code == 422:
+        return UnprocessablePatch(str(err))
+    failure = InternalError(str(err))
+    failure.reason = "Unknown"
+    return failure
 
 
 def _list_options_invalid(field: str, detail: str) -> Invalid:

@@ -30,7 +30,7 @@ from nanokube.api.errors import (
     NotFound,
     Timeout,
 )
-from nanokube.api.fields import FieldSelector, field_set
+from nanokube.api.fields import FieldSelector, compile_matcher
 from nanokube.api.labels import Selector
 from nanokube.api.objects import deep_copy
 from nanokube.api.registry import Registry, Resource
@@ -139,11 +139,12 @@ class ObjectStorage:
             token = encode_continue(result.revision, result.items[-1].key) if result.more else ""
             return ListPage(items, str(result.revision), token, result.remaining if result.more else None)
         result = await self.store.list(prefix, start_after=start_after)
+        matches = self.matcher(resource, opts.label_selector, opts.field_selector)
         items = []
         last_key = ""
         more = False
         for kv in result.items:
-            if not self.matches(resource, kv.value, opts.label_selector, opts.field_selector):
+            if not matches(kv.value):
                 continue
             if opts.limit and len(items) == opts.limit:
                 more = True
@@ -169,11 +170,17 @@ class ObjectStorage:
             # Only the newest state is kept in memory; an exact read of the past is answered as compacted.
             raise Expired.too_old(wanted, current)
 
-    def matches(self, resource: Resource, obj: JSON, labels: Selector | None,
-                fields: FieldSelector | None) -> bool:
-        if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):
-            return False
-        return fields is None or fields.matches(field_set(resource.group, resource.kind, obj))
+    @staticmethod
+    def matcher(resource: Resource, labels: Selector | None, fields: FieldSelector | None) -> Callable[[JSON], bool]:
+        """A predicate for list filtering and watch events, compiled once per request."""
+        field_match = compile_matcher(resource.group, resource.kind, fields) if fields is not None else None
+
+        def matches(obj: JSON) -> bool:
+            if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):
+                return False
+            return field_match is None or field_match(obj)
+
+        return matches
 
     # -- create ------------------------------------------------------------------------------------------
     async def create(self, resource: Resource, namespace: str, obj: JSON, *, dry_run: bool = False) -> JSON:
@@ -293,9 +300,8 @@ class ObjectStorage:
             if subresource == "status":
                 strategy.prepare_status_update(desired, live)
             elif subresource == "":
+                strategy.default(desired)  # before prepare: generation compares defaulted specs
                 strategy.prepare_update(desired, live)
-                if not resource.custom:
-                    strategy.default(desired)
             errors = strategy.validate_update(desired, live) if checked else []
             errors.extend(self._check_finalizers_while_deleting(desired, live))
             if errors:

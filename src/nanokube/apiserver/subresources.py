@@ -20,7 +20,7 @@ from nanokube.api.errors import (
     NotFound,
     TooManyRequests,
 )
-from nanokube.api.labels import format_label_selector, selector_from_label_selector
+from nanokube.api.labels import selector_from_label_selector
 from nanokube.api.objects import deep_copy
 from nanokube.api.registry import Registry, Resource
 
@@ -116,7 +116,10 @@ class Subresources:
         if obj.get("kind") == "ReplicationController":
             text = ",".join(f"{k}={v}" for k, v in sorted((selector or {}).items()))
         else:
-            text = format_label_selector(selector or {})
+            try:
+                text = str(selector_from_label_selector(selector or {}))
+            except ValueError:
+                text = ""
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",

@@ -47,7 +47,7 @@ class WatchRequest:
     send_initial_events: bool
     allow_bookmarks: bool
     timeout: float | None
-    name: str = ""  # a watch on one object (GET .../pods?watch=1&fieldSelector=metadata.name=x) comes via selector
+    matcher: Callable[[JSON], bool] | None = None
 
 
 class WatchStream:
@@ -163,7 +163,9 @@ class WatchStream:
         return None
 
     def _matches(self, wreq: WatchRequest, obj: JSON) -> bool:
-        return self.storage.matches(wreq.resource, obj, wreq.label_selector, wreq.field_selector)
+        if wreq.matcher is None:
+            wreq.matcher = self.storage.matcher(wreq.resource, wreq.label_selector, wreq.field_selector)
+        return wreq.matcher(obj)
 
     @staticmethod
     def _bookmark(resource: Resource, revision: int, initial_end: bool) -> JSON:
