@@ -40,6 +40,8 @@ class Resource:
     # Stored objects are kept only in memory and never persisted (e.g. review requests are not stored at all).
     stored: bool = True
     custom: bool = False
+    # Another resource whose storage this one shares, as (group, plural): events.k8s.io events are core events.
+    stored_as: tuple[str, str] | None = None
 
     @property
     def group_version(self) -> str:
@@ -68,15 +70,19 @@ class Resource:
                 return sub
         return None
 
+    def _key_base(self) -> str:
+        group, plural = self.stored_as or (self.group, self.plural)
+        return f"/{group or 'core'}/{plural}/"
+
     def key_prefix(self, namespace: str = "") -> str:
         """Store key prefix for listing: all namespaces when ``namespace`` is empty."""
-        base = f"/{self.group or 'core'}/{self.plural}/"
+        base = self._key_base()
         if self.namespaced and namespace:
             return f"{base}{namespace}/"
         return base
 
     def key(self, namespace: str, name: str) -> str:
-        base = f"/{self.group or 'core'}/{self.plural}/"
+        base = self._key_base()
         return f"{base}{namespace}/{name}" if self.namespaced else f"{base}{name}"
 
 
@@ -149,7 +155,7 @@ BUILTIN: tuple[Resource, ...] = (
     # discovery.k8s.io/v1
     _grp("discovery.k8s.io", "v1", "discovery", "endpointslices", "EndpointSlice"),
     # events.k8s.io/v1
-    _grp("events.k8s.io", "v1", "events", "events", "Event", short_names=("ev",)),
+    _grp("events.k8s.io", "v1", "events", "events", "Event", short_names=("ev",), stored_as=("", "events")),
     # policy/v1
     _grp("policy", "v1", "policy", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",),
          subresources=(_status("PodDisruptionBudget"),)),

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nanokube.api import names, schema
+from nanokube.api import conversion, names, schema
 from nanokube.api.errors import (
     AlreadyExists,
     ApiError,
@@ -116,7 +116,7 @@ class ObjectStorage:
         kv = await self.store.get(resource.key(namespace, name))
         if kv is None:
             raise NotFound.object(resource.plural, resource.group, name)
-        return kv.value
+        return self.external(resource, kv.value)
 
     async def list_objects(self, resource: Resource, namespace: str, opts: ListOptions) -> ListPage:
         current = self.store.revision
@@ -135,7 +135,7 @@ class ObjectStorage:
                 )
         if not opts.label_selector and not opts.field_selector:
             result = await self.store.list(prefix, start_after=start_after, limit=opts.limit)
-            items = [kv.value for kv in result.items]
+            items = [self.external(resource, kv.value) for kv in result.items]
             token = encode_continue(result.revision, result.items[-1].key) if result.more else ""
             return ListPage(items, str(result.revision), token, result.remaining if result.more else None)
         result = await self.store.list(prefix, start_after=start_after)
@@ -144,12 +144,13 @@ class ObjectStorage:
         last_key = ""
         more = False
         for kv in result.items:
-            if not matches(kv.value):
+            obj = self.external(resource, kv.value)
+            if not matches(obj):
                 continue
             if opts.limit and len(items) == opts.limit:
                 more = True
                 break
-            items.append(kv.value)
+            items.append(obj)
             last_key = kv.key
         token = encode_continue(result.revision, last_key) if more else ""
         return ListPage(items, str(result.revision), token)
@@ -208,7 +209,7 @@ class ObjectStorage:
             return obj
         for attempt in range(8):
             try:
-                kv = await self.store.create(resource.key(namespace, meta["name"]), obj)
+                kv = await self.store.create(resource.key(namespace, meta["name"]), self.internal(resource, obj))
                 break
             except KeyExists:
                 if not generate or attempt == 7:
@@ -218,8 +219,9 @@ class ObjectStorage:
                         (err.details or {}).update(retryAfterSeconds=1)
                     raise err from None
                 meta["name"] = meta["generateName"] + names.generate_name_suffix()
-        await self._after_write(resource, "create", kv.value)
-        return kv.value
+        created = self.external(resource, kv.value)
+        await self._after_write(resource, "create", created)
+        return created
 
     def _check_identity(self, resource: Resource, namespace: str, obj: JSON) -> JSON:
         if not isinstance(obj, dict):
@@ -290,7 +292,7 @@ class ObjectStorage:
                 self._check_name(resource, name, desired)
                 created = await self.create(resource, namespace, desired, dry_run=dry_run)
                 return WriteResult(created, created=True)
-            live = kv.value
+            live = self.external(resource, kv.value)
             desired = mutate(deep_copy(live))
             self._check_name(resource, name, desired)
             self._check_identity(resource, namespace, desired)
@@ -318,13 +320,13 @@ class ObjectStorage:
                     return WriteResult(removed)
                 continue
             try:
-                stored = await self.store.update(key, desired, expected_revision=kv.mod_revision)
-            except RevisionMismatch:
+                stored = await self.store.update(key, self.internal(resource, desired),
+                                                 expected_revision=kv.mod_revision)
+            except (RevisionMismatch, KeyNotFound):
                 continue
-            except KeyNotFound:
-                continue
-            await self._after_write(resource, "update", stored.value)
-            return WriteResult(stored.value)
+            written = self.external(resource, stored.value)
+            await self._after_write(resource, "update", written)
+            return WriteResult(written)
         raise Conflict.modified(resource.plural, resource.group, name)
 
     @staticmethod
@@ -376,7 +378,7 @@ class ObjectStorage:
             kv = await self.store.get(key)
             if kv is None:
                 raise NotFound.object(resource.plural, resource.group, name)
-            live = kv.value
+            live = self.external(resource, kv.value)
             meta = live["metadata"]
             if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
                 raise Conflict(
@@ -429,11 +431,13 @@ class ObjectStorage:
             if opts.dry_run:
                 return desired, False
             try:
-                stored = await self.store.update(key, desired, expected_revision=kv.mod_revision)
+                stored = await self.store.update(key, self.internal(resource, desired),
+                                                 expected_revision=kv.mod_revision)
             except (RevisionMismatch, KeyNotFound):
                 continue
-            await self._after_write(resource, "update", stored.value)
-            return stored.value, False
+            written = self.external(resource, stored.value)
+            await self._after_write(resource, "update", written)
+            return written, False
         raise Conflict.modified(resource.plural, resource.group, name)
 
     def _propagation(self, resource: Resource, opts: DeleteOptions) -> str:
@@ -461,8 +465,9 @@ class ObjectStorage:
             kv = await self.store.delete(key, expected_revision=revision)
         except (RevisionMismatch, KeyNotFound):
             return None
-        await self._after_write(resource, "delete", kv.value)
-        return kv.value
+        gone = self.external(resource, kv.value)
+        await self._after_write(resource, "delete", gone)
+        return gone
 
     async def _after_write(self, resource: Resource, verb: str, obj: JSON) -> None:
         for hook in self.after_write:
@@ -472,6 +477,20 @@ class ObjectStorage:
                 raise
             except Exception:  # a reaction must never undo an acknowledged write
                 log.exception("after-write hook failed for %s %s", verb, resource.qualified)
+
+    # -- shapes ------------------------------------------------------------------------------------------
+    @staticmethod
+    def external(resource: Resource, stored: JSON) -> JSON:
+        """The object as ``resource`` serves it (events.k8s.io views of core Events are converted)."""
+        if resource.stored_as is None:
+            return stored
+        return conversion.event_to_events_v1(stored)
+
+    @staticmethod
+    def internal(resource: Resource, obj: JSON) -> JSON:
+        if resource.stored_as is None:
+            return obj
+        return conversion.event_to_core(obj)
 
     # -- helpers for handlers ----------------------------------------------------------------------------
     def watch(self, resource: Resource, namespace: str, after_revision: int) -> Any:

@@ -66,7 +66,8 @@ class WatchStream:
         if wreq.send_initial_events or rv in ("", "0"):
             page = await self.storage.store.list(resource.key_prefix(wreq.namespace))
             start_revision = page.revision
-            initial = [kv.value for kv in page.items if self._matches(wreq, kv.value)]
+            converted = (self.storage.external(resource, kv.value) for kv in page.items)
+            initial = [obj for obj in converted if self._matches(wreq, obj)]
         else:
             start_revision = int(rv)
         response = web.StreamResponse(status=200, headers={"Content-Type": content_type,
@@ -137,7 +138,7 @@ class WatchStream:
             if out is None:
                 continue
             event_type, obj = out
-            if plain and event_type == event.type:
+            if plain and event_type == event.type and wreq.resource.stored_as is None:
                 # Fan-out fast path: encode each plain event once for all watchers.
                 data = event.cache.get(event_type)
                 if data is None:
@@ -148,18 +149,20 @@ class WatchStream:
 
     def _translate(self, wreq: WatchRequest, event: Event) -> tuple[str, JSON] | None:
         """Apply selectors: changes of objects entering or leaving the selection become ADDED/DELETED."""
-        now_matches = event.type != "DELETED" and self._matches(wreq, event.value)
+        value = self.storage.external(wreq.resource, event.value)
         if not (wreq.label_selector or wreq.field_selector):
-            return event.type, event.value
-        was_matching = event.prev is not None and self._matches(wreq, event.prev)
+            return event.type, value
+        now_matches = event.type != "DELETED" and self._matches(wreq, value)
+        prev = self.storage.external(wreq.resource, event.prev) if event.prev is not None else None
+        was_matching = prev is not None and self._matches(wreq, prev)
         if event.type == "DELETED":
-            return ("DELETED", event.value) if self._matches(wreq, event.value) else None
+            return ("DELETED", value) if self._matches(wreq, value) else None
         if now_matches and was_matching:
-            return "MODIFIED", event.value
+            return "MODIFIED", value
         if now_matches:
-            return "ADDED", event.value
+            return "ADDED", value
         if was_matching:
-            return "DELETED", event.value
+            return "DELETED", value
         return None
 
     def _matches(self, wreq: WatchRequest, obj: JSON) -> bool:
