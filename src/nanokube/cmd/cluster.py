@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import time
@@ -45,6 +46,21 @@ def check_data_dir(path: Path) -> None:
                            "permissions or choose another with --data-dir.")
 
 
+def lock_data_dir(path: Path) -> int:
+    """Hold an exclusive lock on the data directory for the life of the process; one cluster per directory."""
+    fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise StartupError(f"the data directory {path} is in use by another nanokube (pid {holder}). Stop it, "
+                           "or start this one with another --data-dir.") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
 def open_store(settings: ClusterSettings) -> Store:
     if settings.store == "memory":
         return MemoryStore(window=settings.watch_history)
@@ -69,6 +85,7 @@ class ControlPlane:
         started = time.monotonic()
         s = self.settings
         check_data_dir(s.data_dir)
+        lock = lock_data_dir(s.data_dir)
         self.progress(f"data directory: {s.data_dir}")
         tls_settings: dict[str, object] = {}
         tokens: list[str] = []
@@ -117,3 +134,4 @@ class ControlPlane:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 10)
             await store.close()
+            os.close(lock)
