@@ -91,6 +91,7 @@ class Informer:
             iterator = stream.__aiter__()
             while True:
                 next_task = asyncio.ensure_future(iterator.__anext__())
+                next_task.add_done_callback(_consume)
                 done, _ = await asyncio.wait({next_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
                 if next_task not in done:
                     next_task.cancel()
@@ -117,3 +118,9 @@ class Informer:
             return
         self.cache[key] = obj
         self._emit("ADDED" if old is None else "MODIFIED", obj, old)
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of a watch step nobody waits for any more (the informer was stopped)."""
+    if not task.cancelled():
+        task.exception()

@@ -72,7 +72,9 @@ def local_client(storage: ObjectStorage, server: APIServer) -> LocalClient:
 
 
 class ControlPlane:
-    def __init__(self, settings: ClusterSettings, *, progress: Callable[[str], None] = print) -> None:
+    def __init__(self, settings: ClusterSettings, *, progress: Callable[[str], None] = print,
+                 started: float | None = None) -> None:
+        self.started = started
         self.settings = settings
         self.progress = progress
         self.store: Store | None = None
@@ -82,7 +84,7 @@ class ControlPlane:
         self.url = ""
 
     async def run(self, *, stop: asyncio.Event) -> None:
-        started = time.monotonic()
+        started = self.started if self.started is not None else time.monotonic()
         s = self.settings
         check_data_dir(s.data_dir)
         lock = lock_data_dir(s.data_dir)

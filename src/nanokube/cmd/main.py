@@ -12,6 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
+from nanokube.util.proc import process_started_monotonic
+
 from .cluster import ControlPlane, StartupError
 from .settings import ClusterSettings, default_data_dir
 
@@ -46,7 +48,7 @@ def _run_cluster(settings: ClusterSettings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        plane = ControlPlane(settings, progress=progress)
+        plane = ControlPlane(settings, progress=progress, started=process_started_monotonic())
         runner = asyncio.create_task(plane.run(stop=stop))
         ready = asyncio.create_task(plane.ready.wait())
         await asyncio.wait({runner, ready}, return_when=asyncio.FIRST_COMPLETED)
