@@ -349,6 +349,8 @@ def test_unknown_kinds_are_left_alone() -> None:
     ([{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}}}],
      "Burstable"),
     ([{"resources": {"limits": {"cpu": "1"}, "requests": {"cpu": "1"}}}], "Burstable"),
+    ([{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}], "Guaranteed"),  # requests default to limits
+    ([{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}, {"resources": {}}], "Burstable"),
     ([{"resources": {"requests": {"ephemeral-storage": "1Gi"}}}], "BestEffort"),
 ])
 def test_prepare_create_qos_classes(containers: list[JSON], qos: str) -> None:

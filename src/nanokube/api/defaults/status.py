@@ -66,7 +66,9 @@ def qos_class(spec: JSON) -> str:
         containers = dicts(spec.get("initContainers")) + dicts(spec.get("containers"))
     for ctr in containers:
         resources = sub(ctr, "resources") or {}
-        for name, value in (sub(resources, "requests") or {}).items():
+        # Requests default to limits on a Pod; count them so the result does not depend on defaulting order.
+        effective = {**(sub(resources, "limits") or {}), **(sub(resources, "requests") or {})}
+        for name, value in effective.items():
             amount = _quantity(value)
             if name in _QOS_RESOURCES and amount != 0:
                 requests[name] = requests.get(name, Fraction(0)) + amount
