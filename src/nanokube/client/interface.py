@@ -58,3 +58,9 @@ class Client(Protocol):
     async def delete(self, resource: Resource, namespace: str, name: str, *, propagation: str | None = None,
                      grace_period_seconds: int | None = None, uid: str | None = None,
                      resource_version: str | None = None) -> JSON: ...
+
+    async def bind(self, namespace: str, name: str, node: str) -> None:
+        """POST pods/NAME/binding: assign the pod to ``node`` (Conflict if it already has one)."""
+
+    async def evict(self, namespace: str, name: str, *, grace_period_seconds: int | None = None) -> None:
+        """POST pods/NAME/eviction: delete the pod unless a disruption budget forbids it (TooManyRequests)."""

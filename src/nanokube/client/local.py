@@ -7,7 +7,7 @@ layer never imports the API server.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from nanokube.api import patch as patching
@@ -45,12 +45,14 @@ class Backend(Protocol):
 
 class LocalClient:
     def __init__(self, backend: Backend, list_options: Callable[..., Any], delete_options: Callable[..., Any],
-                 finalize: Callable[[str, JSON], Awaitable[JSON]] | None = None) -> None:
+                 subresources: Any = None) -> None:
+        """``subresources`` answers what is not a plain object write: namespace finalize, pod binding and
+        eviction (the API server's Subresources)."""
         self.backend = backend
         self.registry = backend.registry
         self._list_options = list_options
         self._delete_options = delete_options
-        self._finalize = finalize
+        self._sub = subresources
 
     async def get(self, resource: Resource, namespace: str, name: str) -> JSON:
         return await self.backend.get(resource, namespace, name)
@@ -112,8 +114,8 @@ class LocalClient:
 
     async def update(self, resource: Resource, namespace: str, obj: JSON, *, subresource: str = "") -> JSON:
         name = obj["metadata"]["name"]
-        if resource.plural == "namespaces" and subresource == "finalize" and self._finalize is not None:
-            return await self._finalize(name, obj)
+        if resource.plural == "namespaces" and subresource == "finalize" and self._sub is not None:
+            return await self._sub.finalize(name, obj)
         wanted = obj["metadata"].get("resourceVersion")
 
         def mutate(live: JSON | None) -> JSON:
@@ -151,3 +153,10 @@ class LocalClient:
                                     precondition_uid=uid, precondition_resource_version=resource_version)
         obj, _ = await self.backend.delete(resource, namespace, name, opts)
         return obj
+
+    async def bind(self, namespace: str, name: str, node: str) -> None:
+        await self._sub.bind(namespace, name, {"target": {"kind": "Node", "name": node}})
+
+    async def evict(self, namespace: str, name: str, *, grace_period_seconds: int | None = None) -> None:
+        options = {} if grace_period_seconds is None else {"gracePeriodSeconds": grace_period_seconds}
+        await self._sub.evict(namespace, name, {"deleteOptions": options})

@@ -68,7 +68,7 @@ def open_store(settings: ClusterSettings) -> Store:
 
 
 def local_client(storage: ObjectStorage, server: APIServer) -> LocalClient:
-    return LocalClient(storage, ListOptions, DeleteOptions, finalize=server.rest.sub.finalize)
+    return LocalClient(storage, ListOptions, DeleteOptions, subresources=server.rest.sub)
 
 
 class ControlPlane:
