@@ -1,33 +1,50 @@
-"""The controller manager: runs every controller as an asyncio task until told to stop."""
+"""The controller manager: while it holds the ``kube-controller-manager`` Lease, it runs every controller as
+an asyncio task. Several control planes may run one each; only the leader's controllers act."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import socket
+import uuid
+from collections.abc import Callable
 
 from nanokube.client.interface import Client
+from nanokube.client.leaderelection import LeaderElector, LeaseSettings
 
 from .base import Controller
 from .gc import GarbageCollector
 from .namespace import NamespaceController
 
 log = logging.getLogger(__name__)
+ControllerFactory = Callable[[Client], Controller]
 
 
-def default_controllers(client: Client) -> list[Controller]:
-    return [NamespaceController(client), GarbageCollector(client)]
+def default_controllers() -> list[ControllerFactory]:
+    return [NamespaceController, GarbageCollector]
 
 
 class ControllerManager:
-    def __init__(self, client: Client, controllers: list[Controller] | None = None) -> None:
-        self.controllers = controllers if controllers is not None else default_controllers(client)
+    def __init__(self, client: Client, factories: list[ControllerFactory] | None = None, *,
+                 identity: str = "", lease_duration: float = 15.0) -> None:
+        self.client = client
+        self.factories = factories if factories is not None else default_controllers()
+        self.identity = identity or f"{socket.gethostname()}_{uuid.uuid4()}"
+        self.elector = LeaderElector(client, LeaseSettings("kube-controller-manager", self.identity,
+                                                           lease_duration=lease_duration,
+                                                           renew_deadline=lease_duration * 2 / 3,
+                                                           retry_period=lease_duration / 7.5))
 
     async def run(self, *, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(c.run(stop=stop), name=c.name) for c in self.controllers]
-        log.info("controllers running: %s", ", ".join(c.name for c in self.controllers))
+        await self.elector.run(self._lead, stop=stop)
+
+    async def _lead(self, done: asyncio.Event) -> None:
+        controllers = [factory(self.client) for factory in self.factories]
+        tasks = [asyncio.create_task(c.run(stop=done), name=c.name) for c in controllers]
+        log.info("controllers running: %s", ", ".join(c.name for c in controllers))
         try:
-            await stop.wait()
+            await done.wait()
         finally:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
