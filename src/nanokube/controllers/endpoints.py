@@ -81,7 +81,7 @@ class EndpointsController(Controller):
             self.queue.add(f"{obj['metadata']['namespace']}/{service}")
 
     async def sync(self, key: Hashable) -> float | None:
-        namespace, name = str(key).split("/", 1)
+        namespace = str(key).split("/", 1)[0]
         svc = self.services.get(str(key))
         if svc is None or svc["metadata"].get("deletionTimestamp"):
             return None  # the garbage collector removes slices owned by a deleted Service
