@@ -14,15 +14,17 @@ from nanokube.client.interface import Client
 from nanokube.client.leaderelection import LeaderElector, LeaseSettings
 
 from .base import Controller
+from .endpoints import EndpointsController
 from .gc import GarbageCollector
 from .namespace import NamespaceController
+from .serviceaccount import ServiceAccountController
 
 log = logging.getLogger(__name__)
 ControllerFactory = Callable[[Client], Controller]
 
 
 def default_controllers() -> list[ControllerFactory]:
-    return [NamespaceController, GarbageCollector]
+    return [NamespaceController, GarbageCollector, ServiceAccountController, EndpointsController]
 
 
 class ControllerManager:
