@@ -122,7 +122,7 @@ class EndpointsController(Controller):
             group = subsets.setdefault(tuple(tuple(sorted(p.items())) for p in ports), {"ports": ports})
             ready = (publish_all or pod_ready(pod)) and not pod["metadata"].get("deletionTimestamp")
             group.setdefault("addresses" if ready else "notReadyAddresses", []).append(address)
-        body = {"apiVersion": "v1", "kind": "Endpoints",
+        body: JSON = {"apiVersion": "v1", "kind": "Endpoints",
                 "metadata": {"name": svc["metadata"]["name"], "namespace": svc["metadata"]["namespace"],
                              "labels": dict(svc["metadata"].get("labels") or {})},
                 "subsets": [s for s in subsets.values() if s.get("addresses") or s.get("notReadyAddresses")]}
