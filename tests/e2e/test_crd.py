@@ -1,0 +1,358 @@
+"""CustomResourceDefinitions end to end: the docs' CronTab CRD driven by the real kubectl and the Python client.
+
+Each test makes its own CRD in a unique group (``crontabs.<unique>.example.com``) so tests stay independent and
+deleting one CRD never disturbs another test. The CRD carries a status and a scale subresource, a short name and
+printer columns, like the example in the Kubernetes docs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+from .cluster import Cluster, unique
+
+JSON = dict[str, Any]
+
+
+@dataclass
+class CronTabs:
+    group: str
+    crd: str  # crontabs.<group>
+    short: str  # the short name, unique per test so discovery never mixes two CRDs
+
+
+def crd_manifest(group: str, short: str) -> JSON:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"crontabs.{group}"},
+        "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"plural": "crontabs", "singular": "crontab", "kind": "CronTab", "shortNames": [short]},
+            "versions": [{
+                "name": "v1", "served": True, "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "description": "What the CronTab runs.", "properties": {
+                        "cronSpec": {"type": "string", "description": "When it runs."},
+                        "image": {"type": "string"},
+                        "replicas": {"type": "integer", "minimum": 0}}},
+                    "status": {"type": "object", "properties": {
+                        "replicas": {"type": "integer"},
+                        "labelSelector": {"type": "string"}}}}}},
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
+                                                         "statusReplicasPath": ".status.replicas",
+                                                         "labelSelectorPath": ".status.labelSelector"}},
+                "additionalPrinterColumns": [
+                    {"name": "Spec", "type": "string", "jsonPath": ".spec.cronSpec",
+                     "description": "The cron spec defining the interval a CronJob is run"},
+                    {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas",
+                     "description": "The number of jobs launched by the CronJob"},
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}],
+            }],
+        },
+    }
+
+
+def crontab(name: str, group: str, *, cron: str = "@hourly", replicas: int = 1, image: str = "cron:1") -> JSON:
+    return {"apiVersion": f"{group}/v1", "kind": "CronTab", "metadata": {"name": name},
+            "spec": {"cronSpec": cron, "image": image, "replicas": replicas}}
+
+
+def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Tabs:
+    """CustomObjectsApi for the CronTabs of one group in one namespace, answering plain dicts."""
+
+    def __init__(self, api: client.ApiClient, group: str, namespace: str) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.args = (group, "v1", namespace, "crontabs")
+
+    def create(self, obj: JSON) -> JSON:
+        return _dict(self.custom.create_namespaced_custom_object(*self.args, obj))
+
+    def get(self, name: str) -> JSON:
+        return _dict(self.custom.get_namespaced_custom_object(*self.args, name))
+
+    def scale(self, name: str) -> JSON:
+        return _dict(self.custom.get_namespaced_custom_object_scale(*self.args, name))
+
+    def list(self) -> JSON:
+        return _dict(self.custom.list_namespaced_custom_object(*self.args))
+
+    def patch(self, name: str, body: JSON, content_type: str | None = None) -> JSON:
+        return _dict(self.custom.patch_namespaced_custom_object(*self.args, name, body, _content_type=content_type))
+
+    def delete(self, name: str) -> None:
+        self.custom.delete_namespaced_custom_object(*self.args, name)
+
+
+def _dict(value: object) -> JSON:
+    assert isinstance(value, dict), value
+    return value
+
+
+def _error_body(err: ApiException) -> JSON:
+    return _dict(json.loads(err.body or "{}"))
+
+
+@pytest.fixture
+def api(cluster: Cluster) -> Iterator[client.ApiClient]:
+    with cluster.api_client() as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def crontabs(cluster: Cluster) -> Iterator[CronTabs]:
+    tag = unique("s")
+    group = f"{tag}.example.com"
+    tabs = CronTabs(group, f"crontabs.{group}", tag.replace("-", ""))
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(crd_manifest(group, tabs.short)))
+    result = cluster.kubectl("wait", "--for=condition=established", f"crd/{tabs.crd}", "--timeout=30s")
+    assert f"customresourcedefinition.apiextensions.k8s.io/{tabs.crd} condition met" in result.stdout
+    yield tabs
+    cluster.kubectl("delete", "crd", tabs.crd, "--ignore-not-found", "--wait=false", check=False)
+
+
+def test_crd_is_established_and_discovered(cluster: Cluster, crontabs: CronTabs) -> None:
+    crd = json.loads(cluster.kubectl("get", "crd", crontabs.crd, "-o", "json").stdout)
+    conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+    assert conditions["Established"] == "True" and conditions["NamesAccepted"] == "True"
+    assert crd["status"]["acceptedNames"]["shortNames"] == [crontabs.short]
+    rows = [line.split() for line in cluster.kubectl("api-resources", f"--api-group={crontabs.group}").stdout
+            .strip().splitlines()]
+    assert rows[1] == ["crontabs", crontabs.short, f"{crontabs.group}/v1", "true", "CronTab"]
+    # Legacy discovery too (the Python dynamic client uses only this).
+    group_doc = json.loads(cluster.kubectl("get", "--raw", f"/apis/{crontabs.group}/v1").stdout)
+    names = {r["name"]: r for r in group_doc["resources"]}
+    assert set(names) == {"crontabs", "crontabs/status", "crontabs/scale"}
+    assert names["crontabs/scale"]["group"] == "autoscaling" and names["crontabs/scale"]["kind"] == "Scale"
+
+
+def test_printer_columns_and_short_name(cluster: Cluster, crontabs: CronTabs, namespace: str) -> None:
+    cluster.kubectl("-n", namespace, "create", "-f", "-",
+                    input=json.dumps(crontab("nightly", crontabs.group, cron="@daily", replicas=3)))
+    for name in ("crontabs", "crontab", crontabs.short, f"crontabs.{crontabs.group}"):
+        out = cluster.kubectl("-n", namespace, "get", name).stdout
+        rows = [line.split() for line in out.strip().splitlines()]
+        assert rows[0] == ["NAME", "SPEC", "REPLICAS", "AGE"], name
+        assert rows[1][:3] == ["nightly", "@daily", "3"], name
+    everywhere = cluster.kubectl("get", crontabs.short, "-A").stdout.strip().splitlines()
+    assert everywhere[0].split() == ["NAMESPACE", "NAME", "SPEC", "REPLICAS", "AGE"]
+    assert everywhere[1].split()[:2] == [namespace, "nightly"]
+
+
+def test_create_apply_and_merge_patch(cluster: Cluster, crontabs: CronTabs, namespace: str) -> None:
+    obj = crontab("tab", crontabs.group)
+    out = cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(obj)).stdout
+    assert f"crontab.{crontabs.group}/tab created" in out
+    obj["spec"]["image"] = "cron:2"
+    out = cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(obj)).stdout
+    assert f"crontab.{crontabs.group}/tab configured" in out
+    cluster.kubectl("-n", namespace, "patch", "crontab", "tab", "--type=merge", "-p",
+                    '{"spec":{"cronSpec":"@weekly"}}')
+    cluster.kubectl("-n", namespace, "patch", "crontab", "tab", "--type=json", "-p",
+                    '[{"op":"replace","path":"/spec/replicas","value":4}]')
+    got = json.loads(cluster.kubectl("-n", namespace, "get", "crontab", "tab", "-o", "json").stdout)
+    assert got["spec"] == {"cronSpec": "@weekly", "image": "cron:2", "replicas": 4}
+    assert got["metadata"]["generation"] == 4
+    out = cluster.kubectl("-n", namespace, "apply", "-f", "-", input=json.dumps(obj)).stdout
+    assert f"crontab.{crontabs.group}/tab configured" in out
+    got = json.loads(cluster.kubectl("-n", namespace, "get", "crontab", "tab", "-o", "json").stdout)
+    assert got["spec"] == {"cronSpec": "@hourly", "image": "cron:2", "replicas": 1}
+
+
+def test_strategic_merge_patch_is_refused_with_415(cluster: Cluster, api: client.ApiClient,
+                                                   crontabs: CronTabs, namespace: str) -> None:
+    tabs = Tabs(api, crontabs.group, namespace)
+    tabs.create(crontab("tab", crontabs.group))
+    accepted = ("the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+    with pytest.raises(ApiException) as err:
+        tabs.patch("tab", {"spec": {"replicas": 2}}, "application/strategic-merge-patch+json")
+    assert err.value.status == 415
+    body = _error_body(err.value)
+    assert (body["reason"], body["message"]) == ("UnsupportedMediaType", accepted)
+    result = cluster.kubectl("-n", namespace, "patch", "crontab", "tab", "-p", '{"spec":{"replicas":2}}',
+                             check=False)
+    assert result.returncode != 0
+    assert accepted in result.stderr
+    # The Python client's default patch type for dict bodies on custom objects is merge patch.
+    patched = tabs.patch("tab", {"spec": {"replicas": 2}})
+    assert patched["spec"]["replicas"] == 2
+
+
+def test_status_subresource(cluster: Cluster, crontabs: CronTabs, namespace: str) -> None:
+    obj = crontab("tab", crontabs.group)
+    obj["status"] = {"replicas": 9}
+    created = json.loads(cluster.kubectl("-n", namespace, "create", "-f", "-", "-o", "json",
+                                         input=json.dumps(obj)).stdout)
+    assert "status" not in created or created["status"] == {}, created.get("status")
+    cluster.kubectl("-n", namespace, "patch", "crontab", "tab", "--subresource=status", "--type=merge", "-p",
+                    '{"status":{"replicas":2,"labelSelector":"app=tab"},"spec":{"replicas":7}}')
+    got = json.loads(cluster.kubectl("-n", namespace, "get", "crontab", "tab", "-o", "json").stdout)
+    assert got["status"] == {"replicas": 2, "labelSelector": "app=tab"}
+    assert got["spec"]["replicas"] == 1  # a status write never changes the spec
+    assert got["metadata"]["generation"] == 1
+    # ...and a main-resource write never changes the status.
+    cluster.kubectl("-n", namespace, "patch", "crontab", "tab", "--type=merge", "-p",
+                    '{"status":{"replicas":5},"spec":{"image":"cron:3"}}')
+    got = json.loads(cluster.kubectl("-n", namespace, "get", "crontab", "tab", "-o", "json").stdout)
+    assert got["status"]["replicas"] == 2 and got["spec"]["image"] == "cron:3"
+    status = json.loads(cluster.kubectl("-n", namespace, "get", "crontab", "tab", "--subresource=status",
+                                        "-o", "json").stdout)
+    assert status["status"]["replicas"] == 2
+
+
+def test_scale_subresource(cluster: Cluster, api: client.ApiClient, crontabs: CronTabs, namespace: str) -> None:
+    cluster.kubectl("-n", namespace, "create", "-f", "-", input=json.dumps(crontab("tab", crontabs.group)))
+    cluster.kubectl("-n", namespace, "patch", "crontab", "tab", "--subresource=status", "--type=merge", "-p",
+                    '{"status":{"replicas":1,"labelSelector":"app=tab"}}')
+    out = cluster.kubectl("-n", namespace, "scale", "crontab/tab", "--replicas=5").stdout
+    assert f"crontab.{crontabs.group}/tab scaled" in out
+    tabs = Tabs(api, crontabs.group, namespace)
+    scale = tabs.scale("tab")
+    assert scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert scale["spec"] == {"replicas": 5}
+    assert scale["status"]["replicas"] == 1
+    got = tabs.get("tab")
+    assert got["spec"]["replicas"] == 5
+    # --current-replicas is a precondition kubectl checks against the scale subresource.
+    refused = cluster.kubectl("-n", namespace, "scale", "crontab/tab", "--current-replicas=2", "--replicas=3",
+                              check=False)
+    assert refused.returncode != 0
+    assert "Expected replicas to be 2, was 5" in refused.stderr
+
+
+@pytest.mark.xfail(strict=True, reason="the scale subresource of a custom resource ignores the CRD's "
+                   "specReplicasPath/statusReplicasPath/labelSelectorPath (reported)")
+def test_scale_reads_the_label_selector_path(cluster: Cluster, api: client.ApiClient, crontabs: CronTabs,
+                                             namespace: str) -> None:
+    cluster.kubectl("-n", namespace, "create", "-f", "-", input=json.dumps(crontab("tab", crontabs.group)))
+    cluster.kubectl("-n", namespace, "patch", "crontab", "tab", "--subresource=status", "--type=merge", "-p",
+                    '{"status":{"replicas":1,"labelSelector":"app=tab"}}')
+    scale = Tabs(api, crontabs.group, namespace).scale("tab")
+    assert scale["status"] == {"replicas": 1, "selector": "app=tab"}
+
+
+def test_python_watch_of_custom_objects(api: client.ApiClient, crontabs: CronTabs, namespace: str) -> None:
+    tabs = Tabs(api, crontabs.group, namespace)
+    start = tabs.list()
+    assert start["kind"] == "CronTabList" and start["items"] == []
+
+    def writer() -> None:
+        time.sleep(0.3)
+        tabs.create(crontab("w", crontabs.group))
+        tabs.patch("w", {"spec": {"replicas": 2}})
+        tabs.delete("w")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    seen = []
+    w = watch.Watch()
+    for event in w.stream(tabs.custom.list_namespaced_custom_object, *tabs.args,
+                          resource_version=start["metadata"]["resourceVersion"], timeout_seconds=10):
+        seen.append((event["type"], event["object"]["metadata"]["name"], event["object"]["spec"]["replicas"]))
+        if len(seen) == 3:
+            w.stop()
+    thread.join()
+    assert seen == [("ADDED", "w", 1), ("MODIFIED", "w", 2), ("DELETED", "w", 2)]
+
+
+def test_kubectl_explain(cluster: Cluster, crontabs: CronTabs) -> None:
+    out = cluster.kubectl("explain", f"crontabs.{crontabs.group}.spec").stdout
+    assert "KIND:       CronTab" in out
+    assert f"GROUP:      {crontabs.group}" in out
+    assert "What the CronTab runs." in out
+    for field in ("cronSpec\t<string>", "image\t<string>", "replicas\t<integer>"):
+        assert field in out, field
+    out = cluster.kubectl("explain", f"crontabs.{crontabs.group}.spec.cronSpec").stdout
+    assert "When it runs." in out
+
+
+@pytest.mark.xfail(strict=True, reason="custom objects are not validated against the CRD's openAPIV3Schema "
+                   "(reported)")
+def test_custom_objects_are_validated_against_the_schema(cluster: Cluster, api: client.ApiClient,
+                                                         crontabs: CronTabs, namespace: str) -> None:
+    tabs = Tabs(api, crontabs.group, namespace)
+    bad = crontab("bad", crontabs.group)
+    bad["spec"]["replicas"] = "three"
+    with pytest.raises(ApiException) as err:
+        tabs.create(bad)
+    assert err.value.status == 422
+    body = _error_body(err.value)
+    assert body["message"] == (f'CronTab.{crontabs.group} "bad" is invalid: spec.replicas: Invalid value: '
+                               '"string": spec.replicas in body must be of type integer: "string"')
+    negative = crontab("neg", crontabs.group, replicas=-1)
+    with pytest.raises(ApiException) as err:
+        tabs.create(negative)
+    assert err.value.status == 422
+    assert "spec.replicas in body should be greater than or equal to 0" in _error_body(err.value)["message"]
+
+
+@pytest.mark.xfail(strict=True, reason="unknown fields of custom objects are neither refused under "
+                   "fieldValidation=Strict nor pruned (reported)")
+def test_unknown_fields_are_pruned_or_refused(cluster: Cluster, api: client.ApiClient, crontabs: CronTabs,
+                                              namespace: str) -> None:
+    obj = crontab("tab", crontabs.group)
+    obj["spec"]["bogus"] = 1
+    result = cluster.kubectl("-n", namespace, "create", "-f", "-", input=json.dumps(obj), check=False)
+    assert result.returncode != 0
+    assert 'unknown field "spec.bogus"' in result.stderr
+    created = Tabs(api, crontabs.group, namespace).create(obj)
+    assert "bogus" not in created["spec"]
+
+
+@pytest.mark.xfail(strict=True, reason="the garbage collector never watches resources added after it "
+                   "started, so custom objects are never collected (reported)")
+def test_garbage_collection_of_custom_objects(api: client.ApiClient, crontabs: CronTabs, namespace: str) -> None:
+    """A CronTab owned by a ConfigMap goes when the ConfigMap goes (the CRD was made after the GC started)."""
+    core = client.CoreV1Api(api)
+    owner = core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(
+        name="owner")))
+    obj = crontab("owned", crontabs.group)
+    obj["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+                                           "uid": owner.metadata and owner.metadata.uid}]
+    tabs = Tabs(api, crontabs.group, namespace)
+    tabs.create(obj)
+    core.delete_namespaced_config_map("owner", namespace)
+
+    def gone() -> bool:
+        return not tabs.list()["items"]
+
+    _eventually(gone, "the garbage collector to delete the owned CronTab")
+
+
+def test_deleting_the_crd_removes_its_objects_and_its_api(cluster: Cluster, api: client.ApiClient,
+                                                          crontabs: CronTabs, namespace: str) -> None:
+    tabs = Tabs(api, crontabs.group, namespace)
+    for name in ("a", "b"):
+        tabs.create(crontab(name, crontabs.group))
+    out = cluster.kubectl("delete", "crd", crontabs.crd, "--timeout=30s").stdout
+    assert f'customresourcedefinition.apiextensions.k8s.io "{crontabs.crd}" deleted' in out
+    result = cluster.kubectl("-n", namespace, "get", crontabs.short, check=False)
+    assert f'the server doesn\'t have a resource type "{crontabs.short}"' in result.stderr
+    apis = json.loads(cluster.kubectl("get", "--raw", "/apis").stdout)
+    assert crontabs.group not in {g["name"] for g in apis["groups"]}
+    with pytest.raises(ApiException) as err:
+        tabs.list()
+    assert err.value.status == 404
+    # Made again, the CRD starts empty: the old objects were deleted, not hidden.
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(crd_manifest(crontabs.group, crontabs.short)))
+    cluster.kubectl("wait", "--for=condition=established", f"crd/{crontabs.crd}", "--timeout=30s")
+    assert tabs.list()["items"] == []
