@@ -304,12 +304,13 @@ class ObjectStorage:
             elif subresource == "":
                 strategy.default(desired)  # before prepare: generation compares defaulted specs
                 strategy.prepare_update(desired, live)
+            # Admission first: it carries over what the server allocated (cluster IPs, node ports).
+            for admit in self.admitters:
+                await admit(resource, desired, live)
             errors = strategy.validate_update(desired, live) if checked else []
             errors.extend(self._check_finalizers_while_deleting(desired, live))
             if errors:
                 raise Invalid(resource.kind, resource.group, name, errors)
-            for admit in self.admitters:
-                await admit(resource, desired, live)
             if _same(desired, live):
                 return WriteResult(live)
             if dry_run:

@@ -42,6 +42,8 @@ class Strategy:
             obj.pop("status", None)
         if self.tracks_generation:
             obj["metadata"]["generation"] = 1
+        if not self.resource.custom:
+            defaults.prepare_create(self.resource.group, self.resource.kind, obj)
 
     def default(self, obj: JSON) -> None:
         if not self.resource.custom:
@@ -91,7 +93,7 @@ class Strategy:
 
     def validate_update(self, new: JSON, old: JSON) -> list[FieldError]:
         if self.resource.custom:
-            return validation.validate_metadata_only(new, namespaced=self.resource.namespaced)
+            return validation.validate_metadata_update(new, old)
         return validation.validate_update(self.resource.group, self.resource.kind, new, old)
 
     # -- delete ------------------------------------------------------------------------------------------
