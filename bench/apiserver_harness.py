@@ -194,4 +194,4 @@ def machine() -> dict[str, Any]:
         if line.startswith("MemTotal:"):
             mem_kib = int(line.split()[1])
     return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu, "mem_gib": round(mem_kib / 1024 / 1024, 1),
-            "python": sys.version.split()[0], "kernel": os.uname().release}
+            "python": sys.version.split()[0], "kernel": os.uname().release, "loadavg_1m": os.getloadavg()[0]}

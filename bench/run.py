@@ -3,7 +3,8 @@
 Each benchmark runs in its own interpreter (so one's memory and threads never colour another's numbers) and
 prints one JSON object per line on stdout; anything else it prints goes to stderr. ``--quick`` asks each for a
 short run: benchmarks that take ``--quick`` get it, the others get the arguments in ``QUICK_ARGS``.
-A benchmark that fails is reported as a JSON line with ``"error"`` and makes the exit status 1.
+A benchmark that fails is reported as a JSON line with ``"error"`` and makes the exit status 1; a last
+``"run"`` line gives the total time and the load average, since other work on the machine skews the numbers.
 Usage: ``python bench/run.py [--quick] [--only NAME ...]`` (NAME as in ``api`` for ``api_bench.py``).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -70,10 +72,12 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=[], help="benchmark names, e.g. api store")
     args = parser.parse_args()
     print(json.dumps(machine()), flush=True)
-    ok = True
-    for path in benchmarks(args.only):
-        ok = run_one(path, args.quick) and ok
-    return 0 if ok else 1
+    started = time.perf_counter()
+    failed = [path.name for path in benchmarks(args.only) if not run_one(path, args.quick)]
+    # Other work on the machine skews every number: the load average says how busy it was.
+    print(json.dumps({"bench": "run", "seconds": round(time.perf_counter() - started, 1),
+                      "loadavg_1m_after": os.getloadavg()[0], "failed": failed}), flush=True)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
