@@ -311,6 +311,18 @@ def test_put_with_another_uid_is_409(api: client.ApiClient, namespace: str) -> N
     assert client.CoreV1Api(api).read_namespaced_config_map("x", namespace).data == {"a": "1"}
 
 
+@pytest.mark.xfail(strict=True, reason="a patch that changes metadata.uid is applied (uid silently kept) "
+                   "instead of failing validation as immutable (reported)")
+def test_patch_changing_uid_is_422(api: client.ApiClient, namespace: str) -> None:
+    _configmap(api, namespace)
+    code, body = request(api, "PATCH", f"/api/v1/namespaces/{namespace}/configmaps/x",
+                         {"metadata": {"uid": "00000000-0000-0000-0000-000000000009"}, "data": {"a": "2"}},
+                         content_type="application/merge-patch+json")
+    assert code == 422, body
+    assert body["message"] == ('ConfigMap "x" is invalid: metadata.uid: Invalid value: '
+                               '"00000000-0000-0000-0000-000000000009": field is immutable')
+
+
 @pytest.mark.xfail(strict=True, reason="delete preconditions are worded as the storage layer's, not as "
                    "rest.BeforeDelete's (reported)")
 def test_stale_uid_precondition_on_delete_is_409(api: client.ApiClient, namespace: str) -> None:
