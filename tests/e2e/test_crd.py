@@ -31,7 +31,21 @@ class CronTabs:
     short: str  # the short name, unique per test so discovery never mixes two CRDs
 
 
-def crd_manifest(group: str, short: str) -> JSON:
+def crd_manifest(group: str, short: str, *, categories: tuple[str, ...] = (), extra_versions: tuple[str, ...] = (),
+                 scope: str = "Namespaced") -> JSON:
+    """The docs' CronTab CRD; ``extra_versions`` are served too (not stored), as with conversion ``None``."""
+    doc = _crd(group, short)
+    doc["spec"]["scope"] = scope
+    if categories:
+        doc["spec"]["names"]["categories"] = list(categories)
+    for name in extra_versions:
+        version = json.loads(json.dumps(doc["spec"]["versions"][0]))
+        version.update(name=name, storage=False)
+        doc["spec"]["versions"].append(version)
+    return doc
+
+
+def _crd(group: str, short: str) -> JSON:
     return {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
         "metadata": {"name": f"crontabs.{group}"},
@@ -356,3 +370,141 @@ def test_deleting_the_crd_removes_its_objects_and_its_api(cluster: Cluster, api:
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(crd_manifest(crontabs.group, crontabs.short)))
     cluster.kubectl("wait", "--for=condition=established", f"crd/{crontabs.crd}", "--timeout=30s")
     assert tabs.list()["items"] == []
+
+
+# -- more shapes of CRDs ------------------------------------------------------------------------------------
+@pytest.fixture
+def make_crd(cluster: Cluster) -> Iterator[Callable[..., CronTabs]]:
+    """Makes CronTab CRDs of other shapes (versions, categories, scope) and deletes them afterwards."""
+    made: list[str] = []
+
+    def make(**options: Any) -> CronTabs:
+        tag = unique("m")
+        group = f"{tag}.example.com"
+        tabs = CronTabs(group, f"crontabs.{group}", tag.replace("-", ""))
+        cluster.kubectl("apply", "-f", "-", input=json.dumps(crd_manifest(group, tabs.short, **options)))
+        cluster.kubectl("wait", "--for=condition=established", f"crd/{tabs.crd}", "--timeout=30s")
+        made.append(tabs.crd)
+        return tabs
+
+    yield make
+    for name in made:
+        cluster.kubectl("delete", "crd", name, "--ignore-not-found", "--wait=false", check=False)
+
+
+def test_kubectl_get_crd_columns(cluster: Cluster, crontabs: CronTabs) -> None:
+    rows = [line.split() for line in cluster.kubectl("get", "crd", crontabs.crd).stdout.strip().splitlines()]
+    assert rows[0] == ["NAME", "CREATED", "AT"]
+    assert rows[1][0] == crontabs.crd
+    assert rows[1][1].endswith("Z")  # an RFC 3339 timestamp, not an age
+
+
+def test_get_watch_of_custom_objects_prints_printer_columns(cluster: Cluster, api: client.ApiClient,
+                                                            crontabs: CronTabs, namespace: str) -> None:
+    from .test_kubectl_workflows import Streamed
+
+    tabs = Tabs(api, crontabs.group, namespace)
+    tabs.create(crontab("first", crontabs.group, cron="@daily", replicas=1))
+    watch_ = Streamed(cluster, "-n", namespace, "get", crontabs.short, "-w", "--output-watch-events")
+    try:
+        assert watch_.expect(lambda f: f[:1] == ["EVENT"], "the header") == ["EVENT", "NAME", "SPEC", "REPLICAS",
+                                                                             "AGE"]
+        assert watch_.expect(lambda f: f[:2] == ["ADDED", "first"], "the listed object")[2:4] == ["@daily", "1"]
+        tabs.create(crontab("second", crontabs.group, cron="@weekly", replicas=2))
+        assert watch_.expect(lambda f: f[:2] == ["ADDED", "second"], "ADDED second")[2:4] == ["@weekly", "2"]
+        tabs.patch("first", {"spec": {"replicas": 7}})
+        assert watch_.expect(lambda f: f[:2] == ["MODIFIED", "first"], "MODIFIED first")[3] == "7"
+        tabs.delete("second")
+        watch_.expect(lambda f: f[:2] == ["DELETED", "second"], "DELETED second")
+    finally:
+        watch_.stop()
+
+
+def test_label_annotate_and_edit_custom_objects(cluster: Cluster, crontabs: CronTabs, namespace: str,
+                                                tmp_path: Any) -> None:
+    cluster.kubectl("-n", namespace, "create", "-f", "-", input=json.dumps(crontab("tab", crontabs.group)))
+    cluster.kubectl("-n", namespace, "label", "crontab", "tab", "tier=batch")
+    cluster.kubectl("-n", namespace, "annotate", "crontab", "tab", "note=hi")
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i 's/image: cron:1/image: cron:9/' \"$1\"\n")
+    editor.chmod(0o755)
+    cluster.kubectl("-n", namespace, "edit", "crontab", "tab", env={"KUBE_EDITOR": str(editor)})
+    got = json.loads(cluster.kubectl("-n", namespace, "get", "crontab", "tab", "-o", "json").stdout)
+    assert got["metadata"]["labels"] == {"tier": "batch"}
+    assert got["metadata"]["annotations"]["note"] == "hi"
+    assert got["spec"]["image"] == "cron:9"
+    names = cluster.kubectl("-n", namespace, "get", "crontabs", "-l", "tier=batch", "-o", "name").stdout.split()
+    assert names == [f"crontab.{crontabs.group}/tab"]
+    sorted_out = cluster.kubectl("-n", namespace, "get", "crontabs", "--sort-by=.spec.replicas").stdout
+    assert sorted_out.splitlines()[1].split()[0] == "tab"
+
+
+def test_server_side_apply_of_custom_objects(cluster: Cluster, crontabs: CronTabs, namespace: str) -> None:
+    obj = crontab("tab", crontabs.group)
+    out = cluster.kubectl("-n", namespace, "apply", "--server-side", "-f", "-", input=json.dumps(obj)).stdout
+    assert f"crontab.{crontabs.group}/tab serverside-applied" in out
+    obj["spec"]["replicas"] = 3
+    cluster.kubectl("-n", namespace, "apply", "--server-side", "-f", "-", input=json.dumps(obj))
+    got = json.loads(cluster.kubectl("-n", namespace, "get", "crontab", "tab", "-o", "json").stdout)
+    assert got["spec"]["replicas"] == 3
+
+
+def test_invalid_custom_object_name_is_422(api: client.ApiClient, crontabs: CronTabs, namespace: str) -> None:
+    with pytest.raises(ApiException) as err:
+        Tabs(api, crontabs.group, namespace).create(crontab("Bad_Name", crontabs.group))
+    assert err.value.status == 422
+    assert _error_body(err.value)["message"].startswith(
+        f'CronTab.{crontabs.group} "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase '
+        "RFC 1123 subdomain must consist of")
+
+
+def test_categories_put_custom_objects_in_get_all(cluster: Cluster, api: client.ApiClient,
+                                                  make_crd: Callable[..., CronTabs], namespace: str) -> None:
+    tabs = make_crd(categories=("all",))
+    Tabs(api, tabs.group, namespace).create(crontab("tab", tabs.group))
+    names = [line.split()[0] for line in cluster.kubectl("-n", namespace, "get", "all").stdout.splitlines()
+             if line.strip()]
+    assert f"crontab.{tabs.group}/tab" in names
+
+
+def test_cluster_scoped_custom_resources(cluster: Cluster, api: client.ApiClient,
+                                         make_crd: Callable[..., CronTabs]) -> None:
+    tabs = make_crd(scope="Cluster")
+    out = cluster.kubectl("create", "-f", "-", input=json.dumps(crontab("global", tabs.group))).stdout
+    assert f"crontab.{tabs.group}/global created" in out
+    custom = client.CustomObjectsApi(api)
+    got = _dict(custom.get_cluster_custom_object(tabs.group, "v1", "crontabs", "global"))
+    assert "namespace" not in got["metadata"]
+    rows = [line.split() for line in cluster.kubectl("get", tabs.short).stdout.strip().splitlines()]
+    assert rows[0] == ["NAME", "SPEC", "REPLICAS", "AGE"] and rows[1][0] == "global"
+    cluster.kubectl("delete", tabs.short, "global", "--timeout=30s")
+    assert _dict(custom.list_cluster_custom_object(tabs.group, "v1", "crontabs"))["items"] == []
+
+
+@pytest.mark.xfail(strict=True, reason="custom objects keep the apiVersion they were written with instead of "
+                   "being served in the version asked for (reported)")
+def test_every_served_version_serves_the_same_objects(cluster: Cluster, api: client.ApiClient,
+                                                      make_crd: Callable[..., CronTabs], namespace: str) -> None:
+    """With conversion ``None`` an object written through one version reads through every other, with that
+    version's apiVersion."""
+    tabs = make_crd(extra_versions=("v1beta1",))
+    custom = client.CustomObjectsApi(api)
+    old = crontab("old", tabs.group)
+    old["apiVersion"] = f"{tabs.group}/v1beta1"
+    custom.create_namespaced_custom_object(tabs.group, "v1beta1", namespace, "crontabs", old)
+    custom.create_namespaced_custom_object(tabs.group, "v1", namespace, "crontabs", crontab("new", tabs.group))
+    for version in ("v1", "v1beta1"):
+        listed = _dict(custom.list_namespaced_custom_object(tabs.group, version, namespace, "crontabs"))
+        assert sorted(i["metadata"]["name"] for i in listed["items"]) == ["new", "old"], version
+        assert {i["apiVersion"] for i in listed["items"]} == {f"{tabs.group}/{version}"}, version
+        got = _dict(custom.get_namespaced_custom_object(tabs.group, version, namespace, "crontabs", "old"))
+        assert got["apiVersion"] == f"{tabs.group}/{version}"
+    patched = _dict(custom.patch_namespaced_custom_object(tabs.group, "v1beta1", namespace, "crontabs", "new",
+                                                          {"spec": {"replicas": 4}}))
+    assert patched["apiVersion"] == f"{tabs.group}/v1beta1" and patched["spec"]["replicas"] == 4
+    # kubectl uses the preferred version (v1 sorts before v1beta1).
+    out = json.loads(cluster.kubectl("-n", namespace, "get", tabs.short, "old", "-o", "json").stdout)
+    assert out["apiVersion"] == f"{tabs.group}/v1"
+    # So a read-modify-write through the preferred version works whatever version wrote the object.
+    out["spec"]["replicas"] = 6
+    cluster.kubectl("-n", namespace, "replace", "-f", "-", input=json.dumps(out))
