@@ -459,3 +459,76 @@ def test_create_with_generate_name(cluster: Cluster, namespace: str, workdir: Pa
     refused = cluster.kubectl("-n", namespace, "apply", "-f", str(manifest), check=False)
     assert refused.returncode != 0
     assert "cannot use generate name with apply" in refused.stderr
+
+
+def test_events_k8s_io_events_show_in_kubectl(cluster: Cluster, api: client.ApiClient, namespace: str) -> None:
+    """An events.k8s.io/v1 Event (as client-go's new recorder writes) is a core Event for kubectl."""
+    core = client.CoreV1Api(api)
+    target = core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="target")))
+    now = datetime.now(UTC)
+    client.EventsV1Api(api).create_namespaced_event(namespace, client.EventsV1Event(
+        metadata=client.V1ObjectMeta(name="target.new"), event_time=now, action="Touch", reason="Touched",
+        note="touched by the new API", type="Normal", reporting_controller="e2e.example.com/ctl",
+        reporting_instance="ctl-1", regarding=client.V1ObjectReference(
+            api_version="v1", kind="ConfigMap", namespace=namespace, name="target", uid=meta(target).uid)))
+    as_core = core.read_namespaced_event("target.new", namespace)
+    assert as_core.involved_object.name == "target"
+    assert (as_core.reason, as_core.message, as_core.type) == ("Touched", "touched by the new API", "Normal")
+    assert as_core.reporting_component == "e2e.example.com/ctl"
+    lines = cluster.kubectl("-n", namespace, "get", "events").stdout.strip().splitlines()
+    row = lines[1].split()
+    assert row[1:4] == ["Normal", "Touched", "configmap/target"]
+    assert row[0] != "<unknown>"  # LAST SEEN comes from eventTime when lastTimestamp is unset
+    out = cluster.kubectl("-n", namespace, "events", "--for", "configmap/target").stdout.strip().splitlines()
+    assert out[1].split()[1:4] == ["Normal", "Touched", "ConfigMap/target"]
+
+
+def test_get_events_sorted_by_time(cluster: Cluster, api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api)
+    target = core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="target")))
+    for i, reason in enumerate(("Third", "First", "Second")):
+        event = _event(namespace, f"target.{i}", target, "Normal", reason, f"event {reason}")
+        order = {"First": 1, "Second": 2, "Third": 3}[reason]
+        event.last_timestamp = datetime(2026, 1, 1, 0, 0, order, tzinfo=UTC)
+        event.first_timestamp = event.last_timestamp
+        core.create_namespaced_event(namespace, event)
+    out = cluster.kubectl("-n", namespace, "get", "events", "--sort-by=.lastTimestamp").stdout
+    assert [line.split()[2] for line in out.strip().splitlines()[1:]] == ["First", "Second", "Third"]
+
+
+def test_get_watch_of_an_empty_list_and_a_label_selection(cluster: Cluster, api: client.ApiClient,
+                                                          namespace: str) -> None:
+    core = client.CoreV1Api(api)
+    watch = Streamed(cluster, "-n", namespace, "get", "cm", "-l", "tier=front", "-w", "--output-watch-events")
+    try:
+        time.sleep(1.0)  # the (empty) list is done and the watch open
+        core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="x", labels={"tier": "back"})))
+        core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="y", labels={"tier": "front"})))
+        assert watch.expect(lambda f: f[:1] == ["EVENT"], "the header") == ["EVENT", "NAME", "DATA", "AGE"]
+        watch.expect(lambda f: f[:2] == ["ADDED", "y"], "y")
+        core.patch_namespaced_config_map("x", namespace, {"metadata": {"labels": {"tier": "front"}}})
+        watch.expect(lambda f: f[:2] == ["ADDED", "x"], "x entering the selection")
+        core.patch_namespaced_config_map("y", namespace, {"metadata": {"labels": {"tier": "back"}}})
+        watch.expect(lambda f: f[:2] == ["DELETED", "y"], "y leaving the selection")
+    finally:
+        watch.stop()
+    assert sum(1 for line in watch.seen if line.split()[:1] == ["EVENT"]) == 1
+
+
+def test_kubectl_events_watch(cluster: Cluster, api: client.ApiClient, namespace: str) -> None:
+    core = client.CoreV1Api(api)
+    target = core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="target")))
+    core.create_namespaced_event(namespace, _event(namespace, "target.1", target, "Normal", "Before", "before"))
+    watch = Streamed(cluster, "-n", namespace, "events", "--watch")
+    try:
+        watch.expect(lambda f: "Before" in f, "the listed event")
+        core.create_namespaced_event(namespace, _event(namespace, "target.2", target, "Warning", "After",
+                                                       "after"))
+        assert watch.expect(lambda f: "After" in f, "the new event")[1:4] == ["Warning", "After", "ConfigMap/target"]
+    finally:
+        watch.stop()
