@@ -190,3 +190,16 @@ async def test_namespace_termination_blocks_creates(storage: ObjectStorage) -> N
     assert not removed and obj["status"]["phase"] == "Terminating"
     with pytest.raises(Forbidden, match="because it is being terminated"):
         await storage.create(cms, "gone", {"metadata": {"name": "late"}})
+
+
+async def test_pod_toleration_seconds_are_a_cluster_setting() -> None:
+    from nanokube.apiserver.strategies import StrategyOptions
+
+    store = MemoryStore()
+    await store.start()
+    s = ObjectStorage(store, Registry(), StrategyOptions(pod_toleration_seconds=5))
+    await s.create(res(s, "", "namespaces"), "", {"metadata": {"name": "default"}})
+    pod = await s.create(res(s, "", "pods"), "default",
+                         {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
+    seconds = {t["key"]: t["tolerationSeconds"] for t in pod["spec"]["tolerations"]}
+    assert seconds == {"node.kubernetes.io/not-ready": 5, "node.kubernetes.io/unreachable": 5}

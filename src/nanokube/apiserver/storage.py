@@ -44,7 +44,7 @@ from nanokube.store.interface import (
 from nanokube.util.timeutil import after, rfc3339
 
 from .continuetoken import decode_continue, encode_continue
-from .strategies import Strategy, strategy_for
+from .strategies import Strategy, StrategyOptions, strategy_for
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -96,9 +96,10 @@ Admit = Callable[[Resource, JSON, JSON | None], Awaitable[None]]
 
 
 class ObjectStorage:
-    def __init__(self, store: Store, registry: Registry) -> None:
+    def __init__(self, store: Store, registry: Registry, options: StrategyOptions | None = None) -> None:
         self.store = store
         self.registry = registry
+        self.options = options or StrategyOptions()
         self._strategies: dict[tuple[str, str, str], Strategy] = {}
         self.admitters: list[Admit] = []
         # Called after a write lands (CRD registration and similar server-side reactions).
@@ -108,7 +109,7 @@ class ObjectStorage:
         key = (resource.group, resource.version, resource.plural)
         strategy = self._strategies.get(key)
         if strategy is None or strategy.resource is not resource:
-            strategy = self._strategies[key] = strategy_for(resource)
+            strategy = self._strategies[key] = strategy_for(resource, self.options)
         return strategy
 
     # -- reads -------------------------------------------------------------------------------------------

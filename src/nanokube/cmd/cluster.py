@@ -19,8 +19,10 @@ from pathlib import Path
 from nanokube.api.registry import Registry
 from nanokube.apiserver.app import APIServer, APIServerSettings
 from nanokube.apiserver.storage import DeleteOptions, ListOptions, ObjectStorage
+from nanokube.apiserver.strategies import StrategyOptions
 from nanokube.client.local import LocalClient
-from nanokube.controllers.manager import ControllerManager
+from nanokube.controllers.manager import ControllerManager, default_controllers
+from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
 from nanokube.store.interface import Store
 from nanokube.store.memory import MemoryStore
 from nanokube.store.sqlite import SqliteStore
@@ -104,7 +106,7 @@ class ControlPlane:
             raise StartupError(f"cannot open the store at {s.db_path}: {err}. If another nanokube is running "
                                "with this data directory, stop it first.") from err
         self.progress(f"store: {s.store} at revision {store.revision}")
-        storage = ObjectStorage(store, Registry())
+        storage = ObjectStorage(store, Registry(), StrategyOptions(pod_toleration_seconds=s.pod_toleration_seconds))
         server = self.server = APIServer(APIServerSettings(host=s.host, port=s.port, tokens=tokens,
                                                            service_cidr=s.service_cidr, **tls_settings), storage)  # type: ignore[arg-type]
         client = self.client = local_client(storage, server)
@@ -127,7 +129,10 @@ class ControlPlane:
                 write_kubeconfig(s.kubeconfig, self.url, pki.ca_cert, pki.token)
                 self.progress(f"kubeconfig: {s.kubeconfig}")
             self.progress(f"API server: {self.url}")
-            tasks.append(asyncio.create_task(ControllerManager(client).run(stop=stop), name="controllers"))
+            lifecycle = NodeLifecycleSettings(grace_period=s.node_grace_period,
+                                              monitor_period=min(5.0, s.node_grace_period / 4))
+            manager = ControllerManager(client, default_controllers(lifecycle))
+            tasks.append(asyncio.create_task(manager.run(stop=stop), name="controllers"))
             self.progress(f"ready in {time.monotonic() - started:.2f}s")
             self.ready.set()
             await stop.wait()

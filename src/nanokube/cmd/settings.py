@@ -26,6 +26,9 @@ class ClusterSettings:
     log_level: str = "info"
     # How many recent changes are kept for watches to resume from; older resourceVersions get 410 Expired.
     watch_history: int = 10000
+    # Node failure handling (Kubernetes' defaults); `--fast-failover` shortens both for demos.
+    node_grace_period: float = 40.0
+    pod_toleration_seconds: int = 300
 
     @property
     def kubeconfig(self) -> Path:

@@ -66,3 +66,4 @@ class Controller:
                     self.queue.add_after(key, again)
             finally:
                 self.queue.done(key)
+            await asyncio.sleep(0)  # in-process writes may not yield: let informers catch up between syncs

@@ -17,14 +17,24 @@ from .base import Controller
 from .endpoints import EndpointsController
 from .gc import GarbageCollector
 from .namespace import NamespaceController
+from .nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
+from .podgc import PodGCController
 from .serviceaccount import ServiceAccountController
 
 log = logging.getLogger(__name__)
 ControllerFactory = Callable[[Client], Controller]
 
 
-def default_controllers() -> list[ControllerFactory]:
-    return [NamespaceController, GarbageCollector, ServiceAccountController, EndpointsController]
+def default_controllers(node_lifecycle: NodeLifecycleSettings | None = None) -> list[ControllerFactory]:
+    lifecycle = node_lifecycle or NodeLifecycleSettings()
+    return [
+        NamespaceController,
+        GarbageCollector,
+        ServiceAccountController,
+        EndpointsController,
+        lambda client: NodeLifecycleController(client, lifecycle),
+        PodGCController,
+    ]
 
 
 class ControllerManager:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nanokube.api.registry import Resource
 
-from .base import Strategy
+from .base import Strategy, StrategyOptions
 from .pods import PodStrategy
 
 _SPECIAL: dict[tuple[str, str], type[Strategy]] = {
@@ -12,9 +12,9 @@ _SPECIAL: dict[tuple[str, str], type[Strategy]] = {
 }
 
 
-def strategy_for(resource: Resource) -> Strategy:
+def strategy_for(resource: Resource, options: StrategyOptions | None = None) -> Strategy:
     cls = _SPECIAL.get((resource.group, resource.plural), Strategy)
-    return cls(resource)
+    return cls(resource, options)
 
 
-__all__ = ["Strategy", "strategy_for"]
+__all__ = ["Strategy", "StrategyOptions", "strategy_for"]

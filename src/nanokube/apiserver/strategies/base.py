@@ -10,6 +10,7 @@ Every hook gets a private copy of the object and may change it in place.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from nanokube.api import defaults, validation
@@ -26,11 +27,20 @@ def spec_of(obj: JSON) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in _NON_SPEC}
 
 
+@dataclass
+class StrategyOptions:
+    """Cluster-wide knobs some kinds' rules read."""
+
+    # DefaultTolerationSeconds admission: how long Pods stay on a not-ready or unreachable node by default.
+    pod_toleration_seconds: int = 300
+
+
 class Strategy:
     """Generic rules; right for most kinds."""
 
-    def __init__(self, resource: Resource) -> None:
+    def __init__(self, resource: Resource, options: StrategyOptions | None = None) -> None:
         self.resource = resource
+        self.options = options or StrategyOptions()
         self.has_status = resource.subresource("status") is not None
         # Kinds that carry a desired state (spec) track generation; plain data kinds (ConfigMap) do not.
         self.tracks_generation = self.has_status or resource.custom
