@@ -349,7 +349,7 @@ def test_garbage_collection_of_custom_objects(api: client.ApiClient, crontabs: C
     def gone() -> bool:
         return not tabs.list()["items"]
 
-    _eventually(gone, "the garbage collector to delete the owned CronTab")
+    _eventually(gone, "the garbage collector to delete the owned CronTab", timeout=8.0)
 
 
 def test_deleting_the_crd_removes_its_objects_and_its_api(cluster: Cluster, api: client.ApiClient,
@@ -508,3 +508,112 @@ def test_every_served_version_serves_the_same_objects(cluster: Cluster, api: cli
     # So a read-modify-write through the preferred version works whatever version wrote the object.
     out["spec"]["replicas"] = 6
     cluster.kubectl("-n", namespace, "replace", "-f", "-", input=json.dumps(out))
+
+
+# -- deletion of custom objects -----------------------------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="the garbage collector never watches resources added after it started: "
+                   "a custom object deleted in the foreground or orphan mode keeps its finalizer forever "
+                   "(reported)")
+@pytest.mark.parametrize("cascade", ["foreground", "orphan"])
+def test_cascading_delete_of_a_custom_object(cluster: Cluster, api: client.ApiClient, crontabs: CronTabs,
+                                             namespace: str, cascade: str) -> None:
+    tabs = Tabs(api, crontabs.group, namespace)
+    owner = tabs.create(crontab("owner", crontabs.group))
+    core = client.CoreV1Api(api)
+    core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(
+        name="dependent", owner_references=[client.V1OwnerReference(
+            api_version=f"{crontabs.group}/v1", kind="CronTab", name="owner", uid=owner["metadata"]["uid"],
+            block_owner_deletion=True)])))
+    result = cluster.kubectl("-n", namespace, "delete", "crontab", "owner", f"--cascade={cascade}",
+                             "--timeout=5s", check=False)
+    assert result.returncode == 0, result.stderr
+    left = [c for c in core.list_namespaced_config_map(namespace).items
+            if c.metadata is not None and c.metadata.name == "dependent"]
+    if cascade == "foreground":
+        assert left == []
+    else:
+        assert len(left) == 1 and left[0].metadata is not None and not left[0].metadata.owner_references
+
+
+def test_custom_object_finalizers_and_wait(cluster: Cluster, api: client.ApiClient, crontabs: CronTabs,
+                                           namespace: str) -> None:
+    tabs = Tabs(api, crontabs.group, namespace)
+    obj = crontab("held", crontabs.group)
+    obj["metadata"]["finalizers"] = ["example.com/hold"]
+    tabs.create(obj)
+    cluster.kubectl("-n", namespace, "delete", "crontab", "held", "--wait=false")
+    assert tabs.get("held")["metadata"].get("deletionTimestamp")
+
+    def release() -> None:
+        time.sleep(1.0)
+        tabs.patch("held", {"metadata": {"finalizers": None}})
+
+    thread = threading.Thread(target=release)
+    thread.start()
+    result = cluster.kubectl("-n", namespace, "wait", "--for=delete", "crontab/held", "--timeout=30s",
+                             check=False)
+    thread.join()
+    assert result.returncode == 0, result.stderr
+
+
+def test_wait_for_a_condition_of_a_custom_object(cluster: Cluster, api: client.ApiClient, crontabs: CronTabs,
+                                                 namespace: str) -> None:
+    tabs = Tabs(api, crontabs.group, namespace)
+    tabs.create(crontab("tab", crontabs.group))
+    # The schema has no status.conditions: kube prunes unknown fields, so declare them open first.
+    patch = {"spec": {"versions": [{**crd_manifest(crontabs.group, crontabs.short)["spec"]["versions"][0]}]}}
+    patch["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"][
+        "x-kubernetes-preserve-unknown-fields"] = True
+    cluster.kubectl("patch", "crd", crontabs.crd, "--type=merge", "-p", json.dumps(patch))
+
+    def ready() -> None:
+        time.sleep(1.0)
+        tabs.custom.patch_namespaced_custom_object_status(*tabs.args, "tab", {"status": {"conditions": [
+            {"type": "Ready", "status": "True", "reason": "Done", "message": "",
+             "lastTransitionTime": "2026-01-01T00:00:00Z"}]}})
+
+    thread = threading.Thread(target=ready)
+    thread.start()
+    result = cluster.kubectl("-n", namespace, "wait", "--for=condition=Ready", "crontab/tab", "--timeout=30s",
+                             check=False)
+    thread.join()
+    assert result.returncode == 0, result.stderr
+    assert f"crontab.{crontabs.group}/tab condition met" in result.stdout
+
+
+def test_watchers_see_custom_objects_go_with_their_crd(cluster: Cluster, api: client.ApiClient,
+                                                       crontabs: CronTabs, namespace: str) -> None:
+    tabs = Tabs(api, crontabs.group, namespace)
+    for name in ("a", "b"):
+        tabs.create(crontab(name, crontabs.group))
+    start = tabs.list()["metadata"]["resourceVersion"]
+
+    def remove_crd() -> None:
+        time.sleep(0.5)
+        cluster.kubectl("delete", "crd", crontabs.crd, "--wait=false")
+
+    thread = threading.Thread(target=remove_crd)
+    thread.start()
+    deleted = []
+    w = watch.Watch()
+    for event in w.stream(tabs.custom.list_namespaced_custom_object, *tabs.args, resource_version=start,
+                          timeout_seconds=10):
+        if event["type"] == "DELETED":
+            deleted.append(event["object"]["metadata"]["name"])
+        if len(deleted) == 2:
+            w.stop()
+    thread.join()
+    assert sorted(deleted) == ["a", "b"]
+
+
+def test_updating_a_crd_updates_discovery(cluster: Cluster, crontabs: CronTabs, namespace: str) -> None:
+    extra = f"{crontabs.short}x"
+    manifest = crd_manifest(crontabs.group, crontabs.short)
+    manifest["spec"]["names"]["shortNames"] = [crontabs.short, extra]
+    manifest["spec"]["versions"][0]["additionalPrinterColumns"].insert(
+        0, {"name": "Image", "type": "string", "jsonPath": ".spec.image"})
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+    cluster.kubectl("-n", namespace, "create", "-f", "-", input=json.dumps(crontab("tab", crontabs.group)))
+    rows = [line.split() for line in cluster.kubectl("-n", namespace, "get", extra).stdout.strip().splitlines()]
+    assert rows[0] == ["NAME", "IMAGE", "SPEC", "REPLICAS", "AGE"]
+    assert rows[1][:2] == ["tab", "cron:1"]
