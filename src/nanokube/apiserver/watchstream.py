@@ -115,6 +115,7 @@ class WatchStream:
 
     async def _pump(self, response: web.StreamResponse, wreq: WatchRequest, watcher: Any,
                     line: Callable[[str, Any], bytes], rendered: Callable[[JSON], Any], *, plain: bool) -> None:
+        """Send events as they come; events already waiting go out together in one write."""
         iterator = watcher.__aiter__()
         last_revision = 0
         while True:
@@ -133,19 +134,31 @@ class WatchStream:
                 status = Expired.too_old(err.requested, err.oldest).to_status()
                 await response.write(line("ERROR", status))
                 return
-            last_revision = event.revision
-            out = self._translate(wreq, event)
-            if out is None:
-                continue
-            event_type, obj = out
-            if plain and event_type == event.type and wreq.resource.stored_as is None:
-                # Fan-out fast path: encode each plain event once for all watchers.
-                data = event.cache.get(event_type)
-                if data is None:
-                    data = event.cache[event_type] = line(event_type, obj)
-                await response.write(data)
-            else:
-                await response.write(line(event_type, rendered(obj)))
+            chunks: list[bytes] = []
+            while True:
+                last_revision = event.revision
+                chunk = self._encode(wreq, event, line, rendered, plain=plain)
+                if chunk:
+                    chunks.append(chunk)
+                if not getattr(watcher, "ready", lambda: 0)() or len(chunks) >= 256:
+                    break
+                event = await iterator.__anext__()
+            if chunks:
+                await response.write(b"".join(chunks))
+
+    def _encode(self, wreq: WatchRequest, event: Event, line: Callable[[str, Any], bytes],
+                rendered: Callable[[JSON], Any], *, plain: bool) -> bytes:
+        out = self._translate(wreq, event)
+        if out is None:
+            return b""
+        event_type, obj = out
+        if plain and event_type == event.type and wreq.resource.stored_as is None:
+            # Fan-out fast path: encode each plain event once for all watchers.
+            data: bytes | None = event.cache.get(event_type)
+            if data is None:
+                data = event.cache[event_type] = line(event_type, obj)
+            return data
+        return line(event_type, rendered(obj))
 
     def _translate(self, wreq: WatchRequest, event: Event) -> tuple[str, JSON] | None:
         """Apply selectors: changes of objects entering or leaving the selection become ADDED/DELETED."""

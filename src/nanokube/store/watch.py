@@ -72,6 +72,10 @@ class StoreWatcher:
     def closed(self) -> bool:
         return self._closed
 
+    def ready(self) -> int:
+        """How many events the next iterations return without waiting (0 once expired)."""
+        return 0 if self._expired is not None else len(self._replay) + len(self._buffer)
+
     def _take(self, queue: deque[Event]) -> Event:
         event = queue.popleft()
         self._last = event.revision
