@@ -1,0 +1,23 @@
+"""ReplicaSets and ReplicationControllers: keep ``spec.replicas`` pods of the template alive.
+
+``controller`` holds the ReplicaSetController (both kinds); ``pods`` the owner/readiness helpers and ``claim``
+that the Deployment controller shares; ``expectations`` and ``ranking`` the two pieces of kube's controller
+utilities this needs (creates/deletes in flight, which pods go first).
+"""
+
+from .controller import ReplicaSetController, calculate_status, slow_start_batch
+from .expectations import Expectations
+from .pods import (
+                   OwnerIndex,
+                   claim,
+                   controller_ref,
+                   is_pod_active,
+                   is_pod_available,
+                   is_pod_ready,
+                   owner_reference,
+)
+from .ranking import pods_to_delete
+
+__all__ = ["Expectations", "OwnerIndex", "ReplicaSetController", "calculate_status", "claim", "controller_ref",
+           "is_pod_active", "is_pod_available", "is_pod_ready", "owner_reference", "pods_to_delete",
+           "slow_start_batch"]

@@ -1,0 +1,51 @@
+"""Expectations (``UIDTrackingControllerExpectations``): the creates and deletes a controller has sent and waits
+to see in its informer cache. Until they are seen (or expire after five minutes) the controller does not act on
+the owner again, so a cache that lags its own writes never causes a second round of creates or deletes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+EXPECTATIONS_TTL = 300.0
+
+@dataclass
+class _Expected:
+    adds: int
+    deletes: set[str]
+    at: float
+
+
+class Expectations:
+    """``UIDTrackingControllerExpectations``: creates and deletes a controller waits to see in its cache."""
+
+    def __init__(self, ttl: float = EXPECTATIONS_TTL) -> None:
+        self.ttl = ttl
+        self._items: dict[Hashable, _Expected] = {}
+
+    def satisfied(self, key: Hashable) -> bool:
+        item = self._items.get(key)
+        if item is None or (item.adds <= 0 and not item.deletes):
+            return True
+        return time.monotonic() - item.at > self.ttl  # expired: whatever we waited for is not coming
+
+    def expect_creations(self, key: Hashable, count: int) -> None:
+        self._items[key] = _Expected(count, set(), time.monotonic())
+
+    def expect_deletions(self, key: Hashable, pod_keys: Iterable[str]) -> None:
+        self._items[key] = _Expected(0, set(pod_keys), time.monotonic())
+
+    def creation_observed(self, key: Hashable) -> None:
+        item = self._items.get(key)
+        if item is not None:
+            item.adds -= 1
+
+    def deletion_observed(self, key: Hashable, pod_key: str) -> None:
+        item = self._items.get(key)
+        if item is not None:
+            item.deletes.discard(pod_key)
+
+    def forget(self, key: Hashable) -> None:
+        self._items.pop(key, None)
