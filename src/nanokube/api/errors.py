@@ -189,6 +189,14 @@ class Invalid(ApiError):
         )
         self.causes = causes
 
+    @classmethod
+    def from_status(cls, message: str, details: dict[str, Any] | None) -> Invalid:
+        """Rebuild an Invalid a server sent (clients only see the Status, not the FieldErrors)."""
+        err = cls.__new__(cls)
+        ApiError.__init__(err, message, details=details)
+        err.causes = []
+        return err
+
 
 class UnprocessablePatch(ApiError):
     """422: a patch document was well-formed but could not be applied (a JSON patch ``test`` failed...)."""
