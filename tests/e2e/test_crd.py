@@ -332,8 +332,6 @@ def test_unknown_fields_are_pruned_or_refused(cluster: Cluster, api: client.ApiC
     assert "bogus" not in created["spec"]
 
 
-@pytest.mark.xfail(strict=True, reason="the garbage collector never watches resources added after it "
-                   "started, so custom objects are never collected (reported)")
 def test_garbage_collection_of_custom_objects(api: client.ApiClient, crontabs: CronTabs, namespace: str) -> None:
     """A CronTab owned by a ConfigMap goes when the ConfigMap goes (the CRD was made after the GC started)."""
     core = client.CoreV1Api(api)
@@ -511,9 +509,6 @@ def test_every_served_version_serves_the_same_objects(cluster: Cluster, api: cli
 
 
 # -- deletion of custom objects -----------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="the garbage collector never watches resources added after it started: "
-                   "a custom object deleted in the foreground or orphan mode keeps its finalizer forever "
-                   "(reported)")
 @pytest.mark.parametrize("cascade", ["foreground", "orphan"])
 def test_cascading_delete_of_a_custom_object(cluster: Cluster, api: client.ApiClient, crontabs: CronTabs,
                                              namespace: str, cascade: str) -> None:

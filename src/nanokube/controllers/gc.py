@@ -15,6 +15,7 @@ The graph may lag the store, so an owner is never judged gone without a GET that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Hashable
 from dataclasses import dataclass, field
@@ -193,4 +194,24 @@ class GarbageCollector(Controller):
         await self.client.update(node.resource, node.namespace, obj)
 
     async def run(self, *, stop: asyncio.Event) -> None:
-        await super().run(stop=stop)
+        watcher = asyncio.create_task(self._follow_registry(stop), name="gc-registry")
+        try:
+            await super().run(stop=stop)
+        finally:
+            watcher.cancel()
+
+    async def _follow_registry(self, stop: asyncio.Event, period: float = 1.0) -> None:
+        """Resources served after start (custom resources) get an informer too."""
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), period)
+                known = len(self.informers)
+                for resource in list(self.client.registry):
+                    self._watch(resource)
+                for informer in self.informers[known:]:
+                    tasks.append(asyncio.create_task(informer.run(stop=stop), name="gc-informer"))
+        finally:
+            for task in tasks:
+                task.cancel()
