@@ -226,7 +226,8 @@ def _owned_by(owner: client.V1ReplicaSet, *, controller: bool) -> list[client.V1
 
 
 def _make_owner_with_dependents(api: client.ApiClient, namespace: str) -> tuple[str, list[str], list[str]]:
-    """A ReplicaSet owning two ConfigMaps and two Pods (nothing runs the Pods: they stay unscheduled)."""
+    """A ReplicaSet of zero replicas owning two ConfigMaps and two Pods. The Pods neither match its selector nor
+    name it as their controller, so a ReplicaSet controller leaves them alone: only the garbage collector acts."""
     apps = client.AppsV1Api(api)
     core = client.CoreV1Api(api)
     name = unique("rs")
@@ -238,8 +239,8 @@ def _make_owner_with_dependents(api: client.ApiClient, namespace: str) -> tuple[
             name=cm, owner_references=_owned_by(owner, controller=False))))
     for pod in pods:
         core.create_namespaced_pod(namespace, client.V1Pod(
-            metadata=client.V1ObjectMeta(name=pod, labels={"app": name},
-                                         owner_references=_owned_by(owner, controller=True)),
+            metadata=client.V1ObjectMeta(name=pod, labels={"dependent-of": name},
+                                         owner_references=_owned_by(owner, controller=False)),
             spec=client.V1PodSpec(termination_grace_period_seconds=0,
                                   containers=[client.V1Container(name="c", image="busybox:1.36")])))
     return name, cms, pods

@@ -157,12 +157,13 @@ def test_foreground_deletion_through_two_levels(cluster: Cluster, api: client.Ap
     core = client.CoreV1Api(api)
     cluster.kubectl("-n", namespace, "create", "deployment", "tree", "--image=nginx:1.25", "--replicas=0")
     deploy = apps.read_namespaced_deployment("tree", namespace)
-    rs_body = {"metadata": {"name": "tree-rs", "labels": {"app": "tree"},
+    # Keep the workload controllers away from this tree: the ReplicaSet matches no Deployment selector and the
+    # Pods match no ReplicaSet selector, and no reference names a controller; only the garbage collector acts.
+    rs_body = {"metadata": {"name": "tree-rs", "labels": {"tree": "rs"},
                             "ownerReferences": [_ref("apps/v1", "Deployment", "tree", _uid(deploy)).to_dict()]},
-               "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "tree", "x": "1"}},
-                        "template": {"metadata": {"labels": {"app": "tree", "x": "1"}},
+               "spec": {"replicas": 0, "selector": {"matchLabels": {"tree": "rs"}},
+                        "template": {"metadata": {"labels": {"tree": "rs"}},
                                      "spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}}}}
-    # Keep the real controllers (if any) away from this tree: its own selector, a foreign pod label.
     rs = apps.create_namespaced_replica_set(namespace, rs_body)  # type: ignore[arg-type]
     for i in range(2):
         core.create_namespaced_pod(namespace, client.V1Pod(
