@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 READ_VERBS = ("get", "list", "watch")
@@ -42,6 +43,9 @@ class Resource:
     custom: bool = False
     # Another resource whose storage this one shares, as (group, plural): events.k8s.io events are core events.
     stored_as: tuple[str, str] | None = None
+    # Custom resources: the CRD version's openAPIV3Schema and its scale subresource paths.
+    schema: Any = field(default=None, compare=False, hash=False)
+    scale_paths: Any = field(default=None, compare=False, hash=False)
 
     @property
     def group_version(self) -> str:

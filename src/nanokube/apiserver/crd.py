@@ -102,12 +102,13 @@ class CustomResources:
             if "scale" in declared:
                 subs.append(Subresource("scale", "Scale", ("get", "patch", "update"), group="autoscaling",
                                         version="v1"))
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
             res = Resource(group, version["name"], names["plural"], names["kind"], spec.get("scope") == "Namespaced",
                            singular=names.get("singular") or names["kind"].lower(),
                            short_names=tuple(names.get("shortNames") or ()),
-                           categories=tuple(names.get("categories") or ()), subresources=tuple(subs), custom=True)
+                           categories=tuple(names.get("categories") or ()), subresources=tuple(subs), custom=True,
+                           schema=schema, scale_paths=declared.get("scale"))
             self.registry.add(res)
-            schema = (version.get("schema") or {}).get("openAPIV3Schema")
             self.openapi.set_custom_schema(group, version["name"], names["kind"], schema or {"type": "object"})
             columns = version.get("additionalPrinterColumns")
             if columns:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nanokube.api import conversion, names, schema
+from nanokube.api import conversion, crdschema, names, schema
 from nanokube.api.errors import (
     AlreadyExists,
     ApiError,
@@ -483,10 +483,14 @@ class ObjectStorage:
     # -- shapes ------------------------------------------------------------------------------------------
     @staticmethod
     def external(resource: Resource, stored: JSON) -> JSON:
-        """The object as ``resource`` serves it (events.k8s.io views of core Events are converted)."""
-        if resource.stored_as is None:
-            return stored
-        return conversion.event_to_events_v1(stored)
+        """The object as ``resource`` serves it: events.k8s.io views of core Events are converted, and a
+        custom object written through one served version reads through another with that apiVersion
+        (CRD conversion ``None``)."""
+        if resource.stored_as is not None:
+            return conversion.event_to_events_v1(stored)
+        if resource.custom and stored.get("apiVersion") != resource.api_version:
+            return {**stored, "apiVersion": resource.api_version}
+        return stored
 
     @staticmethod
     def internal(resource: Resource, obj: JSON) -> JSON:
@@ -503,9 +507,21 @@ class ObjectStorage:
 
     @staticmethod
     def unknown_fields(resource: Resource, obj: JSON) -> list[str]:
-        if resource.custom or not resource.definition:
+        if resource.custom:
+            return crdschema.prune(obj, resource.schema)[1] if resource.schema else []
+        if not resource.definition:
             return []
         return schema.unknown_fields(resource.definition, obj)
+
+    @staticmethod
+    def prune(resource: Resource, obj: JSON) -> JSON:
+        """``obj`` without the fields its schema does not declare."""
+        if resource.custom:
+            return crdschema.prune(obj, resource.schema)[0] if resource.schema else obj
+        if not resource.definition:
+            return obj
+        pruned: JSON = schema.prune_unknown(resource.definition, obj)
+        return pruned
 
 
 def _same(desired: JSON, live: JSON) -> bool:

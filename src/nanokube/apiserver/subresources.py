@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from nanokube.api import schema
 from nanokube.api.errors import (
     BadRequest,
     Conflict,
@@ -48,10 +47,7 @@ class Subresources:
         return self.printer_columns.get((resource.group, resource.version, resource.plural))
 
     def prune(self, resource: Resource, obj: JSON) -> JSON:
-        if resource.custom or not resource.definition:
-            return obj
-        pruned: JSON = schema.prune_unknown(resource.definition, obj)
-        return pruned
+        return self.storage.prune(resource, obj)
 
     async def handle(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
         from .handlers import json_response
@@ -110,30 +106,43 @@ class Subresources:
 
     # -- scale -------------------------------------------------------------------------------------------
     @staticmethod
-    def scale_of(obj: JSON) -> JSON:
+    def scale_of(obj: JSON, resource: Resource | None = None) -> JSON:
+        """The autoscaling/v1 Scale view of a workload; custom resources read their CRD's scale paths."""
         meta = obj["metadata"]
-        selector = (obj.get("spec") or {}).get("selector")
-        if obj.get("kind") == "ReplicationController":
-            text = ",".join(f"{k}={v}" for k, v in sorted((selector or {}).items()))
+        paths = (resource.scale_paths if resource is not None else None) or {}
+        if paths:
+            spec_replicas = _at(obj, paths.get("specReplicasPath", ".spec.replicas")) or 0
+            status_replicas = _at(obj, paths.get("statusReplicasPath", ".status.replicas")) or 0
+            text = _at(obj, paths["labelSelectorPath"]) if paths.get("labelSelectorPath") else None
+            status: JSON = {"replicas": status_replicas}
+            if isinstance(text, str) and text:
+                status["selector"] = text
         else:
-            try:
-                text = str(selector_from_label_selector(selector or {}))
-            except ValueError:
-                text = ""
+            selector = (obj.get("spec") or {}).get("selector")
+            if obj.get("kind") == "ReplicationController":
+                text = ",".join(f"{k}={v}" for k, v in sorted((selector or {}).items()))
+            else:
+                try:
+                    text = str(selector_from_label_selector(selector or {}))
+                except ValueError:
+                    text = ""
+            spec_replicas = (obj.get("spec") or {}).get("replicas", 0)
+            status = {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": text}
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
             "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                          if k in meta},
-            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": text},
+            "spec": {"replicas": spec_replicas},
+            "status": status,
         }
 
     async def _scale(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
         from .handlers import json_response
 
         if request.method == "GET":
-            return json_response(self.scale_of(await self.storage.get(resource, info.namespace, info.name)))
+            return json_response(self.scale_of(await self.storage.get(resource, info.namespace, info.name),
+                                               resource))
         if request.method not in ("PUT", "PATCH"):
             raise MethodNotAllowed.verb(request.method.lower(), f"{resource.plural}/scale")
         assert self.rest is not None
@@ -158,7 +167,7 @@ class Subresources:
 
         def mutate(live: JSON | None) -> JSON:
             assert live is not None
-            current = self.scale_of(live)
+            current = self.scale_of(live, resource)
             wanted = scale_mutate(deep_copy(current))
             wanted_rv = (wanted.get("metadata") or {}).get("resourceVersion")
             if wanted_rv and wanted_rv != live["metadata"].get("resourceVersion"):
@@ -166,12 +175,12 @@ class Subresources:
             replicas = (wanted.get("spec") or {}).get("replicas", 0)
             if not isinstance(replicas, int) or isinstance(replicas, bool):
                 raise BadRequest("spec.replicas must be an integer")
-            live.setdefault("spec", {})["replicas"] = replicas
+            _set_at(live, (resource.scale_paths or {}).get("specReplicasPath", ".spec.replicas"), replicas)
             return live
 
         result = await self.storage.update(resource, info.namespace, info.name, mutate,
                                            dry_run="dryRun" in request.query)
-        return json_response(self.scale_of(result.obj))
+        return json_response(self.scale_of(result.obj, resource))
 
     # -- binding and eviction ----------------------------------------------------------------------------
     async def bind(self, namespace: str, name: str, binding: JSON) -> JSON:
@@ -271,6 +280,24 @@ class Subresources:
             out["status"] = {"userInfo": {"username": "admin",
                                          "groups": ["system:masters", "system:authenticated"]}}
         return out
+
+
+def _at(obj: JSON, path: str) -> Any:
+    """The value at a simple JSONPath (``.spec.replicas``), or None."""
+    value: Any = obj
+    for part in path.strip(".").split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _set_at(obj: JSON, path: str, value: Any) -> None:
+    parts = path.strip(".").split(".")
+    target = obj
+    for part in parts[:-1]:
+        target = target.setdefault(part, {})
+    target[parts[-1]] = value
 
 
 def _success() -> JSON:

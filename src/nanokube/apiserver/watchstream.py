@@ -152,7 +152,7 @@ class WatchStream:
         if out is None:
             return b""
         event_type, obj = out
-        if plain and event_type == event.type and wreq.resource.stored_as is None:
+        if plain and event_type == event.type and obj is event.value:
             # Fan-out fast path: encode each plain event once for all watchers.
             data: bytes | None = event.cache.get(event_type)
             if data is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nanokube.api import defaults, validation
+from nanokube.api import crdschema, defaults, validation
 from nanokube.api.errors import FieldError
 from nanokube.api.registry import Resource
 
@@ -61,7 +61,8 @@ class Strategy:
 
     def validate_create(self, obj: JSON) -> list[FieldError]:
         if self.resource.custom:
-            return validation.validate_metadata_only(obj, namespaced=self.resource.namespaced)
+            errors = validation.validate_metadata_only(obj, namespaced=self.resource.namespaced)
+            return errors + crdschema.validate(obj, self.resource.schema or {})
         return validation.validate_create(self.resource.group, self.resource.kind, obj)
 
     # -- update ------------------------------------------------------------------------------------------
@@ -103,7 +104,8 @@ class Strategy:
 
     def validate_update(self, new: JSON, old: JSON) -> list[FieldError]:
         if self.resource.custom:
-            return validation.validate_metadata_update(new, old)
+            errors = validation.validate_metadata_update(new, old)
+            return errors + crdschema.validate(new, self.resource.schema or {})
         return validation.validate_update(self.resource.group, self.resource.kind, new, old)
 
     # -- delete ------------------------------------------------------------------------------------------
