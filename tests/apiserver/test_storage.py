@@ -164,7 +164,7 @@ async def test_propagation_policies_add_finalizers(storage: ObjectStorage) -> No
 async def test_delete_preconditions(storage: ObjectStorage) -> None:
     cms = res(storage, "", "configmaps")
     await storage.create(cms, "default", {"metadata": {"name": "p"}})
-    with pytest.raises(Conflict, match="Precondition failed: UID in precondition: wrong"):
+    with pytest.raises(Conflict, match=r"the UID in the precondition \(wrong\) does not match"):
         await storage.delete(cms, "default", "p", DeleteOptions(precondition_uid="wrong"))
 
 

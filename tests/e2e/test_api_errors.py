@@ -107,7 +107,6 @@ def test_unsupported_verb_is_405(api: client.ApiClient) -> None:
     assert _status(body)["reason"] == "MethodNotAllowed"
 
 
-@pytest.mark.xfail(reason="405 message differs from kube's route-level wording (reported)", strict=True)
 def test_405_message_is_kubes(api: client.ApiClient, namespace: str) -> None:
     _configmap(api, namespace)
     for method, path in (("POST", f"/api/v1/namespaces/{namespace}/configmaps/x"),
@@ -144,8 +143,6 @@ def test_create_existing_is_409_already_exists(api: client.ApiClient, namespace:
     assert body["details"] == {"name": "x", "kind": "configmaps"}
 
 
-@pytest.mark.xfail(strict=True, reason="delete preconditions are worded as the storage layer's, not as "
-                   "rest.BeforeDelete's (reported)")
 def test_stale_precondition_on_delete_is_409(api: client.ApiClient, namespace: str) -> None:
     made = _configmap(api, namespace)
     code, body = request(api, "DELETE", f"/api/v1/namespaces/{namespace}/configmaps/x",
@@ -293,8 +290,6 @@ def test_name_in_body_must_match_the_url(api: client.ApiClient, namespace: str) 
     assert body["message"] == "the name of the object (y) does not match the name on the URL (x)"
 
 
-@pytest.mark.xfail(strict=True, reason="a PUT whose uid differs from the live object's is applied instead "
-                   "of failing its implied uid precondition (reported)")
 def test_put_with_another_uid_is_409(api: client.ApiClient, namespace: str) -> None:
     """An update carrying a uid must find that very object: kube derives a uid precondition from the body, so a
     read-modify-write across a delete and re-create cannot overwrite the new object."""
@@ -311,8 +306,6 @@ def test_put_with_another_uid_is_409(api: client.ApiClient, namespace: str) -> N
     assert client.CoreV1Api(api).read_namespaced_config_map("x", namespace).data == {"a": "1"}
 
 
-@pytest.mark.xfail(strict=True, reason="a patch that changes metadata.uid is applied (uid silently kept) "
-                   "instead of failing validation as immutable (reported)")
 def test_patch_changing_uid_is_422(api: client.ApiClient, namespace: str) -> None:
     _configmap(api, namespace)
     code, body = request(api, "PATCH", f"/api/v1/namespaces/{namespace}/configmaps/x",
@@ -323,8 +316,6 @@ def test_patch_changing_uid_is_422(api: client.ApiClient, namespace: str) -> Non
                                '"00000000-0000-0000-0000-000000000009": field is immutable')
 
 
-@pytest.mark.xfail(strict=True, reason="delete preconditions are worded as the storage layer's, not as "
-                   "rest.BeforeDelete's (reported)")
 def test_stale_uid_precondition_on_delete_is_409(api: client.ApiClient, namespace: str) -> None:
     made = _configmap(api, namespace)
     code, body = request(api, "DELETE", f"/api/v1/namespaces/{namespace}/configmaps/x",

@@ -100,7 +100,7 @@ class RestHandler:
             if method == "DELETE":
                 self._require(resource, "deletecollection")
                 return await self.delete_collection(request, resource, info)
-            raise MethodNotAllowed.verb(method.lower(), resource.plural)
+            raise _route_not_allowed()
         if method == "GET":
             self._require(resource, "get")
             return await self.get(request, resource, info)
@@ -113,12 +113,12 @@ class RestHandler:
         if method == "DELETE":
             self._require(resource, "delete")
             return await self.delete(request, resource, info)
-        raise MethodNotAllowed.verb(method.lower(), resource.plural)
+        raise _route_not_allowed()
 
     @staticmethod
     def _require(resource: Resource, verb: str) -> None:
         if verb not in resource.verbs:
-            raise MethodNotAllowed.verb(verb, resource.plural)
+            raise _route_not_allowed()
 
     # -- reads -------------------------------------------------------------------------------------------
     async def get(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
@@ -269,8 +269,16 @@ class RestHandler:
         warnings: list[str] = []
         obj = self._unknown_fields(request, resource, obj, warnings)
         wanted_rv = (obj.get("metadata") or {}).get("resourceVersion") or ""
+        wanted_uid = (obj.get("metadata") or {}).get("uid") or ""
 
         def mutate(live: JSON | None) -> JSON:
+            if live is not None and wanted_uid and wanted_uid != live["metadata"].get("uid"):
+                # kube derives a uid precondition from the body: a replace never lands on a re-created object.
+                raise Conflict(f'Operation cannot be fulfilled on {resource.qualified} "{info.name}": Precondition '
+                               f"failed: UID in precondition: {wanted_uid}, UID in object meta: "
+                               f"{live['metadata'].get('uid')}",
+                               details={"name": info.name, **({"group": resource.group} if resource.group else {}),
+                                        "kind": resource.plural})
             if live is not None and wanted_rv and wanted_rv != live["metadata"].get("resourceVersion"):
                 raise Conflict.modified(resource.plural, resource.group, info.name)
             return obj
@@ -407,6 +415,11 @@ def _patch_failure(err: patching.PatchError) -> ApiError:
     failure = InternalError(str(err))
     failure.reason = "Unknown"
     return failure
+
+
+def _route_not_allowed() -> MethodNotAllowed:
+    """kube registers no route for a verb a resource lacks; go-restful answers with its own wording."""
+    return MethodNotAllowed("the server does not allow this method on the requested resource")
 
 
 def _list_options_invalid(field: str, detail: str) -> Invalid:

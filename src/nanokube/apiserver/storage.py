@@ -297,6 +297,10 @@ class ObjectStorage:
             desired = mutate(deep_copy(live))
             self._check_name(resource, name, desired)
             self._check_identity(resource, namespace, desired)
+            wanted_uid = desired["metadata"].get("uid")
+            if wanted_uid and wanted_uid != live["metadata"].get("uid"):
+                raise Invalid(resource.kind, resource.group, name,
+                              [FieldError.invalid("metadata.uid", wanted_uid, "field is immutable")])
             self._keep_system_fields(desired, live)
             # Internal subresources (binding, finalize) write fields the main resource may not change.
             checked = subresource in ("", "status")
@@ -382,18 +386,22 @@ class ObjectStorage:
                 raise NotFound.object(resource.plural, resource.group, name)
             live = self.external(resource, kv.value)
             meta = live["metadata"]
+            # Worded as kube's rest.BeforeDelete, which names the Kind rather than the resource.
             if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
                 raise Conflict(
-                    f'Operation cannot be fulfilled on {resource.qualified} "{name}": Precondition failed: '
-                    f"UID in precondition: {opts.precondition_uid}, UID in object meta: {meta.get('uid')}",
-                    details={"name": name, "group": resource.group, "kind": resource.plural})
+                    f'Operation cannot be fulfilled on {resource.kind} "{name}": the UID in the precondition '
+                    f"({opts.precondition_uid}) does not match the UID in record ({meta.get('uid')}). The object "
+                    "might have been deleted and then recreated",
+                    details={"name": name, **({"group": resource.group} if resource.group else {}),
+                             "kind": resource.kind})
             if opts.precondition_resource_version and opts.precondition_resource_version != meta.get(
                     "resourceVersion"):
                 raise Conflict(
-                    f'Operation cannot be fulfilled on {resource.qualified} "{name}": Precondition failed: '
-                    f"ResourceVersion in precondition: {opts.precondition_resource_version}, ResourceVersion in "
-                    f"object meta: {meta.get('resourceVersion')}",
-                    details={"name": name, "group": resource.group, "kind": resource.plural})
+                    f'Operation cannot be fulfilled on {resource.kind} "{name}": the ResourceVersion in the '
+                    f"precondition ({opts.precondition_resource_version}) does not match the ResourceVersion in "
+                    f"record ({meta.get('resourceVersion')}). The object might have been modified",
+                    details={"name": name, **({"group": resource.group} if resource.group else {}),
+                             "kind": resource.kind})
             desired = deep_copy(live)
             dmeta = desired["metadata"]
             finalizers = list(dmeta.get("finalizers") or [])
