@@ -216,3 +216,23 @@ async def test_foreground_deletion_of_a_running_job() -> None:
                     return await c.job_pods("fg") == []
                 return False
             await eventually(gone, what="job and pods gone")
+
+
+async def test_terminating_namespace_is_not_an_error() -> None:
+    async with InProcessCluster() as ic:
+        c = Cluster(ic)
+        namespaces = ic.resource("", "v1", "namespaces")
+        await c.client.create(namespaces, "", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "doomed"}})
+        ctrl = JobController(c.client, settings=FAST)
+        async with running(ctrl):
+            await c.client.create(c.jobs, "doomed", job_manifest("j", parallelism=0, completions=1))
+            await c.client.delete(namespaces, "", "doomed")  # no namespace controller: it stays Terminating
+            await c.client.patch(c.jobs, "doomed", "j", {"spec": {"parallelism": 1}})
+
+            async def synced() -> bool:
+                return (await c.job("j", "doomed")).get("status", {}).get("ready") == 0
+            await eventually(synced, what="the job synced")
+            ctrl.queue.add("doomed/j")
+            await _settle(ctrl)
+            assert await c.job_pods("j", "doomed") == []
+            assert "doomed/j" not in ctrl.queue._failures  # refused creations are not an error to retry

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from nanokube.api.errors import ApiError
 from nanokube.api.objects import deep_copy
 from nanokube.client.interface import JSON
 
 from . import indexed
 from .backoff import delay_for, remaining_per_index
 from .indexed import COMPLETION_INDEX, FAILURE_COUNT, IGNORED_FAILURE_COUNT, INDEX_ENV
+from .podcontrol import namespace_terminating
 from .podfailurepolicy import match
 from .pods import TRACKING_FINALIZER, is_ready, is_terminating, meta, removal_order
 from .state import (
@@ -175,15 +177,15 @@ class ManageMixin(JobControllerState):
                 else:
                     calls.append(self.pod_control.create(job, base, prefix))
             results = await asyncio.gather(*calls, return_exceptions=True)
-            errors = [r for r in results if isinstance(r, BaseException)]
-            created += size - len(errors)
-            for _ in errors:
-                self.expectations.creation_observed(key)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            # A namespace being deleted refuses every Pod: not worth an error (nor the Event kube skips too).
+            errors = [r for r in failures if not (isinstance(r, ApiError) and namespace_terminating(r))]
+            created += size - len(failures)
             remaining -= size
-            if errors:
-                for _ in range(remaining):  # never attempted: not expected either
+            if failures:
+                for _ in range(len(failures) + remaining):  # failed or never attempted: not expected either
                     self.expectations.creation_observed(key)
-                return created, errors[0]
+                return created, errors[0] if errors else None
             batch *= 2
         return created, None
 

@@ -38,6 +38,12 @@ def pod_from_template(job: JSON, template: dict[str, Any], generate_name: str) -
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": deep_copy(template.get("spec") or {})}
 
 
+def namespace_terminating(err: ApiError) -> bool:
+    """The write failed because its namespace is going away (kube's ``NamespaceTerminatingCause``)."""
+    causes = (err.details or {}).get("causes") or []
+    return any(cause.get("reason") == "NamespaceTerminating" for cause in causes)
+
+
 class PodControl:
     def __init__(self, client: Client, recorder: EventRecorder) -> None:
         self.client = client
@@ -51,7 +57,8 @@ class PodControl:
         try:
             created = await self.client.create(self.pods, meta(job)["namespace"], pod)
         except ApiError as err:
-            await self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {err}")
+            if not namespace_terminating(err):
+                await self.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {err}")
             raise
         await self.recorder.event(job, "Normal", "SuccessfulCreate", f"Created pod: {meta(created)['name']}")
         return created
