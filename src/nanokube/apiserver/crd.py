@@ -8,14 +8,15 @@ resources leave the registry and its stored custom objects are deleted, as kube'
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from nanokube.api.errors import FieldError, Invalid
+from nanokube.api.errors import ApiError, FieldError, Invalid
 from nanokube.api.registry import Registry, Resource, Subresource
 from nanokube.util.timeutil import rfc3339
 
-from .storage import JSON, ObjectStorage
+from .storage import JSON, DeleteOptions, ObjectStorage
 
 if TYPE_CHECKING:
     from .openapi import OpenAPI
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _CRD_PREFIX = "/apiextensions.k8s.io/customresourcedefinitions/"
+CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
 def _is_crd(resource: Resource) -> bool:
@@ -36,12 +38,16 @@ class CustomResources:
         self.openapi = openapi
         self.sub = sub
         self._served: dict[str, list[tuple[str, str, str]]] = {}  # CRD name -> (group, version, plural)
+        self._cleanups: dict[str, asyncio.Task[None]] = {}
         storage.admitters.append(self.admit)
 
     async def load(self) -> None:
         page = await self.storage.store.list(_CRD_PREFIX)
+        crds = self.registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         for kv in page.items:
             self._register(kv.value)
+            if crds is not None and kv.value["metadata"].get("deletionTimestamp"):
+                await self.after_write(crds, "update", kv.value)  # resume an interrupted cleanup
 
     async def admit(self, resource: Resource, obj: JSON, live: JSON | None) -> None:
         if not _is_crd(resource):
@@ -71,6 +77,10 @@ class CustomResources:
             errors.append(FieldError.invalid("metadata.name", name, 'must be spec.names.plural+"."+spec.group'))
         if errors:
             raise Invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, errors)
+        if live is None:
+            finalizers = obj["metadata"].setdefault("finalizers", [])
+            if CLEANUP_FINALIZER not in finalizers:
+                finalizers.append(CLEANUP_FINALIZER)
 
     async def after_write(self, resource: Resource, verb: str, obj: JSON) -> None:
         if not _is_crd(resource):
@@ -78,9 +88,11 @@ class CustomResources:
         name = obj["metadata"]["name"]
         if verb == "delete":
             self._unregister(name)
-            await self._delete_custom_objects(obj)
+            await self._delete_custom_objects(obj)  # anything left behind (a CRD without the finalizer)
             return
         if obj["metadata"].get("deletionTimestamp"):
+            if CLEANUP_FINALIZER in (obj["metadata"].get("finalizers") or []) and name not in self._cleanups:
+                self._cleanups[name] = asyncio.create_task(self._clean_up(resource, name))
             return
         self._register(obj)
         await self._publish_status(resource, obj)
@@ -149,6 +161,44 @@ class CustomResources:
             return live
 
         await self.storage.update(resource, "", crd["metadata"]["name"], mutate, subresource="status")
+
+    async def _clean_up(self, resource: Resource, name: str, period: float = 0.5) -> None:
+        """Delete a terminating CRD's objects through the API (their own finalizers run), then release the
+        CRD: kube's customresourcecleanup finalizer."""
+        try:
+            while True:
+                crd = await self.storage.store.get(resource.key("", name))
+                if crd is None or not crd.value["metadata"].get("deletionTimestamp"):
+                    return
+                served = [self.registry.get(g, v, p) for g, v, p in self._served.get(name, [])]
+                custom = next((r for r in served if r is not None), None)
+                left = 0
+                if custom is not None:
+                    page = await self.storage.store.list(custom.key_prefix())
+                    for kv in page.items:
+                        left += 1
+                        meta = kv.value["metadata"]
+                        if meta.get("deletionTimestamp"):
+                            continue
+                        try:
+                            await self.storage.delete(custom, meta.get("namespace", ""), meta["name"],
+                                                      DeleteOptions())
+                        except ApiError:
+                            pass
+                if not left:
+                    def release(live: JSON | None) -> JSON:
+                        assert live is not None
+                        live["metadata"]["finalizers"] = [f for f in live["metadata"].get("finalizers") or []
+                                                          if f != CLEANUP_FINALIZER]
+                        return live
+
+                    await self.storage.update(resource, "", name, release, subresource="finalize")
+                    return
+                await asyncio.sleep(period)
+        except Exception:
+            log.exception("cleaning up custom resource definition %s failed", name)
+        finally:
+            self._cleanups.pop(name, None)
 
     async def _delete_custom_objects(self, crd: JSON) -> None:
         spec = crd.get("spec") or {}

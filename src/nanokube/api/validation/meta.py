@@ -30,7 +30,8 @@ from .field import (
 NameFunc = Callable[[str, bool], list[str]]
 
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
-STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
+STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion",
+                                 "customresourcecleanup.apiextensions.k8s.io"})
 
 
 name_is_dns_subdomain = formats.name_is_dns_subdomain
