@@ -14,11 +14,14 @@ from nanokube.client.interface import Client
 from nanokube.client.leaderelection import LeaderElector, LeaseSettings
 
 from .base import Controller
+from .cronjob import CronJobController
 from .endpoints import EndpointsController
 from .gc import GarbageCollector
+from .job import JobController, TTLAfterFinishedController
 from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
 from .podgc import PodGCController
+from .replicaset import ReplicaSetController
 from .serviceaccount import ServiceAccountController
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,10 @@ def default_controllers(node_lifecycle: NodeLifecycleSettings | None = None) -> 
         EndpointsController,
         lambda client: NodeLifecycleController(client, lifecycle),
         PodGCController,
+        ReplicaSetController,
+        JobController,
+        CronJobController,
+        TTLAfterFinishedController,
     ]
 
 
