@@ -115,3 +115,29 @@ class Kube:
 
 def matches(selector: str, labels: dict[str, str]) -> bool:
     return parse_selector(selector).matches(labels)
+
+
+def rollout_status(d: JSON) -> tuple[str, bool]:
+    """What ``kubectl rollout status`` prints for this Deployment, and whether it is done (its
+    ``DeploymentStatusViewer``, restated); raises on ProgressDeadlineExceeded as kubectl does."""
+    name, status = d["metadata"]["name"], d.get("status") or {}
+    if d["metadata"].get("generation", 0) > status.get("observedGeneration", 0):
+        return "Waiting for deployment spec update to be observed...", False
+    for cond in status.get("conditions") or []:
+        if cond["type"] == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            raise RuntimeError(f'deployment "{name}" exceeded its progress deadline')
+    want, updated = d["spec"]["replicas"], status.get("updatedReplicas", 0)
+    total, available = status.get("replicas", 0), status.get("availableReplicas", 0)
+    if updated < want:
+        return (f'Waiting for deployment "{name}" rollout to finish: {updated} out of {want} new replicas have '
+                "been updated..."), False
+    if total > updated:
+        return f'Waiting for deployment "{name}" rollout to finish: {total - updated} old replicas are pending termination...', False
+    if available < updated:
+        return (f'Waiting for deployment "{name}" rollout to finish: {available} of {updated} updated replicas are '
+                "available..."), False
+    return f'deployment "{name}" successfully rolled out', True
+
+
+def condition(obj: JSON, kind: str) -> JSON | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == kind), None)

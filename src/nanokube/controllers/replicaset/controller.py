@@ -202,10 +202,14 @@ class ReplicaSetController(Controller):
                            lambda: self._can_adopt(kind, owner))
         error: ApiError | None = None
         if needs_sync and not owner["metadata"].get("deletionTimestamp"):
+            deleted: set[str] = set()
             try:
-                await self._manage(kind, key, owner, pods)
+                await self._manage(kind, key, owner, pods, deleted)
             except ApiError as err:
                 error = err
+            # Unlike kube, pods deleted just now no longer count: a Deployment reading this status must not
+            # take them for available while it decides how far to scale down.
+            pods = [p for p in pods if object_key(p) not in deleted]
         status = calculate_status(owner, pods, len(terminating) if kind.terminating else None, error)
         written = await self._write_status(kind, owner, status)
         if error is not None:
@@ -223,7 +227,8 @@ class ReplicaSetController(Controller):
             raise Conflict(f"{meta.get('namespace')}/{meta['name']} has just been deleted at "
                            f"{fresh['metadata']['deletionTimestamp']}")
 
-    async def _manage(self, kind: Kind, key: tuple[str, str], owner: JSON, pods: list[JSON]) -> None:
+    async def _manage(self, kind: Kind, key: tuple[str, str], owner: JSON, pods: list[JSON],
+                      deleted: set[str]) -> None:
         diff = len(pods) - int((owner.get("spec") or {}).get("replicas", 1))
         if diff < 0:
             count = min(-diff, self.burst_replicas)
@@ -238,6 +243,7 @@ class ReplicaSetController(Controller):
             victims = pods_to_delete(pods, self._related_pods(kind, owner), min(diff, self.burst_replicas))
             self.expectations.expect_deletions(key, [object_key(p) for p in victims])
             results = await asyncio.gather(*(self._delete_pod(kind, key, owner, p) for p in victims))
+            deleted.update(object_key(p) for p, e in zip(victims, results, strict=True) if e is None)
             errors = [e for e in results if e is not None]
             if errors:
                 raise errors[0]
