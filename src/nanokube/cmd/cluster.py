@@ -23,6 +23,7 @@ from nanokube.apiserver.strategies import StrategyOptions
 from nanokube.client.local import LocalClient
 from nanokube.controllers.manager import ControllerManager, default_controllers
 from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
+from nanokube.kubelet.sim import SimSettings, Simulator
 from nanokube.store.interface import Store
 from nanokube.store.memory import MemoryStore
 from nanokube.store.sqlite import SqliteStore
@@ -133,6 +134,13 @@ class ControlPlane:
                                               monitor_period=min(5.0, s.node_grace_period / 4))
             manager = ControllerManager(client, default_controllers(lifecycle))
             tasks.append(asyncio.create_task(manager.run(stop=stop), name="controllers"))
+            if s.sim_nodes:
+                sim = Simulator(client, SimSettings(nodes=s.sim_nodes, cpu=s.sim_cpu, memory=s.sim_memory,
+                                                    pods=s.sim_pods, labels=dict(s.sim_labels),
+                                                    taints=list(s.sim_taints)))
+                tasks.append(asyncio.create_task(sim.run(stop=stop), name="simulator"))
+                self.progress(f"simulated nodes: {s.sim_nodes} ({s.sim_cpu} cpu, {s.sim_memory} memory, "
+                              f"{s.sim_pods} pods each; no containers run)")
             self.progress(f"ready in {time.monotonic() - started:.2f}s")
             self.ready.set()
             await stop.wait()

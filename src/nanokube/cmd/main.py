@@ -34,6 +34,15 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast-failover", action="store_true",
                    help="demo preset: --node-grace-period 10 --pod-toleration-seconds 5, so a dead node's "
                         "Pods come back elsewhere in about 20 s instead of about 6 minutes")
+    p.add_argument("--sim-nodes", type=int, default=0, metavar="N",
+                   help="also run N simulated nodes in this process (Pods go Running without containers)")
+    p.add_argument("--sim-cpu", default="4", help="cpu of each simulated node (default 4)")
+    p.add_argument("--sim-memory", default="16Gi", help="memory of each simulated node (default 16Gi)")
+    p.add_argument("--sim-pods", type=int, default=110, help="pod capacity of each simulated node (default 110)")
+    p.add_argument("--sim-label", action="append", default=[], metavar="KEY=VALUE",
+                   help="a label on every simulated node (repeatable)")
+    p.add_argument("--sim-taint", action="append", default=[], metavar="KEY[=VALUE]:EFFECT",
+                   help="a taint on every simulated node (repeatable), e.g. dedicated=db:NoSchedule")
     p.add_argument("--log-level", default=os.environ.get("NANOKUBE_LOG_LEVEL", "info"),
                    choices=("debug", "info", "warning", "error"))
 
@@ -41,10 +50,69 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> ClusterSettings:
     if args.fast_failover:
         args.node_grace_period, args.pod_toleration_seconds = 10.0, 5
-    return ClusterSettings(node_grace_period=args.node_grace_period,
+    return ClusterSettings(sim_nodes=args.sim_nodes, sim_cpu=args.sim_cpu, sim_memory=args.sim_memory,
+                           sim_pods=args.sim_pods, sim_labels=_labels(args.sim_label),
+                           sim_taints=[_taint(t) for t in args.sim_taint],
+                           node_grace_period=args.node_grace_period,
                            pod_toleration_seconds=args.pod_toleration_seconds,
                            data_dir=args.data_dir or default_data_dir(), host=args.host, port=args.port,
                            store=args.store, log_level=args.log_level, watch_history=args.watch_history)
+
+
+def _labels(items: list[str]) -> dict[str, str]:
+    labels = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"nanokube: error: --sim-label wants KEY=VALUE, got {item!r}")
+        labels[key] = value
+    return labels
+
+
+def _taint(text: str) -> dict[str, str]:
+    spec, sep, effect = text.rpartition(":")
+    if not sep or effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
+        raise SystemExit(f"nanokube: error: --sim-taint wants KEY[=VALUE]:NoSchedule|PreferNoSchedule|NoExecute, "
+                         f"got {text!r}")
+    key, _, value = spec.partition("=")
+    return {"key": key, "value": value, "effect": effect} if value else {"key": key, "effect": effect}
+
+
+def _sim_node(argv: list[str]) -> int:
+    """``nanokube sim node stop|start NAME``: a running simulator obeys the Node's annotation."""
+    from nanokube.client.http import HttpClient
+    from nanokube.kubelet.sim import set_node_stopped
+
+    parser = argparse.ArgumentParser(prog="nanokube sim node")
+    parser.add_argument("action", choices=("stop", "start"))
+    parser.add_argument("name")
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--kubeconfig", type=Path, default=None)
+    args = parser.parse_args(argv)
+    kubeconfig = args.kubeconfig or (args.data_dir or default_data_dir()) / "kubeconfig"
+    if not kubeconfig.exists():
+        print(f"nanokube: error: no kubeconfig at {kubeconfig}: start a cluster with `nanokube up` first",
+              file=sys.stderr)
+        return 1
+
+    async def run() -> None:
+        client = HttpClient.from_kubeconfig(kubeconfig)
+        try:
+            await set_node_stopped(client, args.name, args.action == "stop")
+        finally:
+            await client.close()
+
+    from nanokube.api.errors import ApiError
+
+    try:
+        asyncio.run(run())
+    except ApiError as err:
+        print(f"nanokube: error: {err.message}", file=sys.stderr)
+        return 1
+    what = "stopped: it no longer renews its Lease or updates its Pods" if args.action == "stop" else \
+        "started again"
+    print(f"nanokube: simulated node {args.name} {what}")
+    return 0
 
 
 def _run_cluster(settings: ClusterSettings) -> int:
@@ -111,15 +179,23 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "kubectl":
         return _kubectl(argv[1:])
+    if argv[:2] == ["sim", "node"]:
+        return _sim_node(argv[2:])
     parser = argparse.ArgumentParser(prog="nanokube", description="Kubernetes' workload model, in Python.")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run a one-machine cluster (control plane and, once available, a node)")
     _cluster_flags(up)
     server = sub.add_parser("server", help="run the control plane only (API server, store, controllers)")
     _cluster_flags(server)
+    sim = sub.add_parser("sim", help="run the control plane with simulated nodes (scale tests, drills); "
+                                     "`nanokube sim node stop|start NAME` kills and revives one")
+    _cluster_flags(sim)
+    sim.add_argument("--nodes", type=int, default=3, help="how many simulated nodes (default 3)")
     sub.add_parser("kubectl", help="run kubectl against the local cluster: nanokube kubectl [--data-dir D] ARGS")
     args = parser.parse_args(argv)
-    if args.command in ("up", "server"):
+    if args.command == "sim":
+        args.sim_nodes = args.nodes
+    if args.command in ("up", "server", "sim"):
         return _run_cluster(_settings(args))
     parser.print_help()
     return 2

@@ -29,6 +29,13 @@ class ClusterSettings:
     # Node failure handling (Kubernetes' defaults); `--fast-failover` shortens both for demos.
     node_grace_period: float = 40.0
     pod_toleration_seconds: int = 300
+    # Simulated nodes run in this process (`nanokube up --sim-nodes N`, `nanokube sim --nodes N`).
+    sim_nodes: int = 0
+    sim_cpu: str = "4"
+    sim_memory: str = "16Gi"
+    sim_pods: int = 110
+    sim_labels: dict[str, str] = field(default_factory=dict)
+    sim_taints: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def kubeconfig(self) -> Path:
