@@ -202,6 +202,8 @@ class StatusManager:
                     self.forget(uid)
                     return
                 self.observe(written)
+                if self._cache.get(uid) == written.get("status"):
+                    self._cache[uid] = written["status"]  # share the stored copy instead of keeping ours
             if uid in self._delete and uid not in self._dirty:
                 await self._confirm_deletion(uid, namespace, name)
         except NotFound:

@@ -14,7 +14,8 @@ thousands of Pods cost no tasks and no processes. How a container behaves comes 
 
 A graceful stop ends a container with ``term_exit_code`` (0: the process handled SIGTERM), a stop with no
 grace with 137 (SIGKILL). Pulls succeed for every image, after ``pull_delay``; images are then "present".
-One ``FakeRuntime`` serves one node.
+One ``FakeRuntime`` serves one node. It keeps the label and annotation dicts of the configs it is given (no
+copies: ten thousand Pods' worth of them add up), so callers hand over fresh ones.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from .interface import (
     CONTAINER_KIND_LABEL,
     CONTAINER_NAME_LABEL,
+    POD_UID_LABEL,
     AuthConfig,
     ContainerConfig,
     ContainerEvent,
@@ -167,7 +169,7 @@ class FakeRuntime:
         """Nothing to do: the state lives in this object, which an agent keeps across its own restarts."""
 
     def _emit(self, container: ContainerStatus, kind: EventType, at: float) -> None:
-        event = ContainerEvent(container.id, kind, at, container.labels.get("io.kubernetes.pod.uid", ""),
+        event = ContainerEvent(container.id, kind, at, container.labels.get(POD_UID_LABEL, ""),
                                container.sandbox_id)
         for listener in self._listeners:
             listener(event)
@@ -187,7 +189,7 @@ class FakeRuntime:
             ip = self._pool.allocate()
         sandbox_id = secrets.token_hex(32)
         status = PodSandboxStatus(sandbox_id, config.metadata, SandboxState.READY, self.clock(), ip,
-                                  labels=dict(config.labels), annotations=dict(config.annotations))
+                                  labels=config.labels, annotations=config.annotations)
         self._sandboxes[sandbox_id] = _Sandbox(status)
         self._by_uid.setdefault(config.metadata.uid, []).append(sandbox_id)
         return sandbox_id
@@ -241,10 +243,10 @@ class FakeRuntime:
         if found is None:
             raise RuntimeFailure(f'image "{config.image}" not present')
         cid = secrets.token_hex(32)
-        labels = dict(config.labels)
-        labels.setdefault("io.kubernetes.pod.uid", sandbox.status.metadata.uid)
+        labels = config.labels
+        labels.setdefault(POD_UID_LABEL, sandbox.status.metadata.uid)
         status = ContainerStatus(cid, sandbox_id, config.metadata, ContainerState.CREATED, self.clock(), image,
-                                 found.repo_digests[0], labels=labels, annotations=dict(config.annotations),
+                                 found.repo_digests[0], labels=labels, annotations=config.annotations,
                                  log_path=config.log_path)
         self._containers[cid] = _Container(status, self.planner(sandbox_config, config))
         sandbox.containers.append(cid)
