@@ -711,3 +711,24 @@ def test_collections_of_custom_objects(api: client.ApiClient, crontabs: CronTabs
     tabs.custom.replace_namespaced_custom_object_scale(*tabs.args, "b", scale)
     got = tabs.get("b")
     assert got["spec"]["replicas"] == 6 and got["status"]["replicas"] == 1
+
+
+def test_dynamic_client_finds_and_uses_a_new_crd(api: client.ApiClient, crontabs: CronTabs, namespace: str,
+                                                 tmp_path: Any) -> None:
+    """The dynamic client discovers through legacy discovery only (/apis, /apis/<group>/<version>)."""
+    from kubernetes import dynamic
+
+    dyn = dynamic.DynamicClient(api, cache_file=str(tmp_path / "discovery.json"))
+    resource = dyn.resources.get(api_version=f"{crontabs.group}/v1", kind="CronTab")
+    assert resource.namespaced and resource.name == "crontabs"
+    assert resource.short_names == [crontabs.short]
+    resource.create(body=crontab("dyn", crontabs.group, replicas=2), namespace=namespace)
+    got = resource.get(name="dyn", namespace=namespace)
+    assert got.spec.replicas == 2
+    resource.patch(name="dyn", namespace=namespace, body={"spec": {"replicas": 3}},
+                   content_type="application/merge-patch+json")
+    assert resource.scale.get(name="dyn", namespace=namespace).spec.replicas == 3
+    listed = resource.get(namespace=namespace)
+    assert [i.metadata.name for i in listed.items] == ["dyn"]
+    resource.delete(name="dyn", namespace=namespace)
+    assert resource.get(namespace=namespace).items == []
