@@ -26,10 +26,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
-from nanokube.cmd.inprocess import InProcessCluster  # noqa: E402
-from nanokube.kubelet.sim import Simulator, SimSettings  # noqa: E402
+from nanokube.cmd.inprocess import InProcessCluster
+from nanokube.kubelet.node import healthy_conditions, lease_object, node_object, node_status
+from nanokube.kubelet.sim import SimSettings, Simulator, node_config
+from nanokube.util.timeutil import rfc3339, rfc3339_micro
 
 JSON = dict[str, Any]
 TARGET_S = 30.0
@@ -102,10 +102,6 @@ async def watch_until(cluster: InProcessCluster, plural: str, namespace: str, wa
 
 async def floor(nodes: int, pods: int) -> JSON:
     """The same end state written directly: the cost of the API writes alone."""
-    from nanokube.kubelet.node import healthy_conditions, lease_object, node_status
-    from nanokube.kubelet.sim import node_config
-    from nanokube.util.timeutil import rfc3339, rfc3339_micro
-
     async with InProcessCluster(window=100_000) as cluster:
         c = cluster.client
         nres, lres = cluster.resource("", "v1", "nodes"), cluster.resource("coordination.k8s.io", "v1", "leases")
@@ -114,7 +110,6 @@ async def floor(nodes: int, pods: int) -> JSON:
         started = time.perf_counter()
         for i in range(nodes):
             config = node_config(f"sim-node-{i}", i, settings)
-            from nanokube.kubelet.node import node_object
             await c.create(nres, "", node_object(config))
             await c.patch(nres, "", config.name, {"status": node_status(config, healthy_conditions(rfc3339()))},
                           patch_type="strategic", subresource="status")
