@@ -199,3 +199,21 @@ async def _sizes(kube: Kube, old_name: str, want: tuple[int, int]) -> bool:
     # Only the old ReplicaSet's pods become ready: they are the ones that work.
     await kube.mark_ready(f"pod-template-hash={old['metadata']['labels']['pod-template-hash']}")
     return (old["spec"]["replicas"], new["spec"]["replicas"]) == want
+
+
+async def test_min_ready_seconds_delays_availability() -> None:
+    async with cluster_with_controllers() as kube:
+        await kube.client.create(kube.deployments, NS, deployment_manifest("web", 2, minReadySeconds=1))
+        await eventually(lambda: _n(kube.list_pods("app=web"), 2))
+        await kube.mark_ready()
+        (rs,) = await kube.list_rs()
+        assert rs["spec"]["minReadySeconds"] == 1
+        # Ready now, available only once ready for a full second: nothing else happens meanwhile, so the
+        # ReplicaSet controller must come back by itself to count them.
+        d = await eventually(lambda: _available(kube, 2), timeout=10)
+        assert d["status"]["readyReplicas"] == 2 and rollout_status(d)[1]
+
+
+async def _available(kube: Kube, n: int) -> JSON | None:
+    d = await kube.get("deployments", "web")
+    return d if d["status"].get("availableReplicas") == n else None

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 class DeploymentController(Controller):
     name = "deployment"
-    workers = 2
+    workers = 5  # kube-controller-manager runs 5 concurrent syncs of each
 
     def __init__(self, client: Client) -> None:
         super().__init__(client)

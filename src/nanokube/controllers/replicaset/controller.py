@@ -67,7 +67,7 @@ class Kind:
 
 class ReplicaSetController(Controller):
     name = "replicaset"
-    workers = 2
+    workers = 5  # kube-controller-manager runs 5 concurrent syncs of each
 
     def __init__(self, client: Client, *, burst_replicas: int = BURST_REPLICAS) -> None:
         super().__init__(client)
