@@ -281,6 +281,26 @@ async def test_a_node_created_with_the_sim_annotation_is_adopted() -> None:
         assert p["status"]["podIP"].startswith("10.42.2.")
 
 
+async def test_pods_bound_before_their_node_is_adopted_run_once_it_is() -> None:
+    async with sim_cluster() as c:
+        await c.client.create(c.pods, "default", pod("early", "later"))
+        await asyncio.sleep(0.05)
+        await c.client.create(c.nodes, "", {"metadata": {"name": "later",
+                                                         "annotations": {"sim.nanokube.io/node": "true"}}})
+        p = await c.pod_when("early", running_ready, what="the early pod running on the adopted node")
+        assert p["status"]["podIP"].startswith("10.42.2.")
+
+
+async def test_add_node_while_running() -> None:
+    async with sim_cluster() as c:
+        name = c.sim.add_node(labels={"pool": "extra"})
+        assert name == "sim-node-2" and not c.sim.ready.is_set()
+        await asyncio.wait_for(c.sim.ready.wait(), 10)
+        node = await c.client.get(c.nodes, "", name)
+        assert node["metadata"]["labels"]["pool"] == "extra"
+        assert condition(node, "Ready")["status"] == "True"  # type: ignore[index]
+
+
 async def test_a_deleted_node_is_forgotten() -> None:
     async with sim_cluster() as c:
         await c.client.delete(c.nodes, "", "sim-node-1")

@@ -128,3 +128,26 @@ async def test_a_successor_with_the_same_name_is_not_written() -> None:
         await manager.flush()
         assert manager.writes == 0
         assert (await cluster.client.get(pods, "default", "p"))["status"]["phase"] == "Pending"
+
+
+async def test_a_change_seen_by_the_informer_alone_is_reverted() -> None:
+    async with InProcessCluster() as cluster:
+        pods = cluster.resource("", "v1", "pods")
+        created = await cluster.client.create(pods, "default", pod("p", "n1"))
+        manager = StatusManager(cluster.client)
+        manager.set_status(created, {"phase": "Running", "conditions": [cond("Ready", "True")]})
+        await manager.flush()
+        writes = manager.writes
+        echo = await cluster.client.get(pods, "default", "p")
+        manager.observe(echo)  # our own write coming back: nothing to do
+        assert manager.pending() == 0
+        theirs = await cluster.client.patch(pods, "default", "p", {"status": {"conditions": [
+            {"type": "Ready", "status": "False", "reason": "NodeNotReady"}]}}, patch_type="strategic",
+            subresource="status")
+        manager.observe(theirs)
+        assert manager.pending() == 1
+        await manager.flush()
+        assert manager.writes == writes + 1
+        back = await cluster.client.get(pods, "default", "p")
+        ready = next(c for c in back["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True" and "reason" not in ready

@@ -185,6 +185,9 @@ class Simulator:
         syncer = PodSyncer(SyncSettings(name, config.internal_ips, RUNTIME_NAME, s.backoff_initial, s.backoff_max),
                            runtime, self.status, recorder=recorder, readiness=sim_readiness)
         node = self.nodes[name] = SimNode(name, index, config, runtime, syncer)
+        for pod in self.pods.items():  # Pods bound before the node was known (adopted or added later)
+            if pod["spec"].get("nodeName") == name:
+                self._on_pod("ADDED", pod, None)
         return node
 
     def add_node(self, name: str | None = None, *, labels: dict[str, str] | None = None,

@@ -111,11 +111,17 @@ class StatusManager:
 
     # -- inputs -------------------------------------------------------------------------------------------
     def observe(self, pod: JSON) -> None:
-        """The informer saw ``pod``; keep it if it is newer than what we hold."""
+        """The informer saw ``pod``; keep it if it is newer than what we hold, and write our status back if
+        someone else changed it (the node lifecycle controller marking Pods not ready, say)."""
         uid = pod["metadata"]["uid"]
         held = self._seen.get(uid)
-        if held is None or _rv(pod) >= _rv(held):
-            self._seen[uid] = pod
+        if held is not None and _rv(pod) < _rv(held):
+            return
+        self._seen[uid] = pod
+        wanted = self._cache.get(uid)
+        if wanted is not None and uid not in self._dirty and status_patch(pod.get("status") or {}, wanted):
+            self._dirty[uid] = None
+            self._wake.set()
 
     def cached(self, uid: str) -> JSON | None:
         """The status last handed in for ``uid`` (the base for the next one), or None."""
@@ -201,9 +207,11 @@ class StatusManager:
                 if written["metadata"].get("uid") != uid:
                     self.forget(uid)
                     return
+                # The stored status is what we want from now on: it shares memory with the store, and a field
+                # the server normalises can never look like someone else's change to be written back forever.
+                if uid in self._cache and uid not in self._dirty:
+                    self._cache[uid] = written.get("status") or {}
                 self.observe(written)
-                if self._cache.get(uid) == written.get("status"):
-                    self._cache[uid] = written["status"]  # share the stored copy instead of keeping ours
             if uid in self._delete and uid not in self._dirty:
                 await self._confirm_deletion(uid, namespace, name)
         except NotFound:
