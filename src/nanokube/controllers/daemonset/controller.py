@@ -47,6 +47,7 @@ class DaemonSetController(Controller):
         self.burst_replicas = burst_replicas
         self.expectations = Expectations()
         self.backoff = failed_pod_backoff or Backoff()
+        self._specs: dict[tuple[str, str], JSON] = {}  # (uid, resourceVersion) -> daemon pod spec
         self.recorder = EventRecorder(client, "daemonset-controller")
         self.ds_res = self._resource("apps", "v1", "daemonsets")
         self.rev_res = self._resource("apps", "v1", "controllerrevisions")
@@ -144,7 +145,7 @@ class DaemonSetController(Controller):
         if old is not None and _placement_facts(old) == _placement_facts(node):
             return  # heartbeats and status changes do not move daemon pods
         for ds in self.daemonsets.items():
-            spec = daemon_pod_spec(ds)
+            spec = self._pod_spec(ds)
             verdict = node_should_run(node, ds, spec)
             if (old is None and verdict[0]) or (old is not None and verdict != node_should_run(old, ds, spec)):
                 self.queue.add(object_key(ds))
@@ -174,16 +175,18 @@ class DaemonSetController(Controller):
         cur, old = await self.history.construct(ds, revisions, pods)
         hash_ = (cur["metadata"].get("labels") or {}).get(HASH_LABEL, "")
         nodes = {n["metadata"]["name"]: n for n in self.nodes.items()}
+        spec = self._pod_spec(ds)
+        verdicts = {name: node_should_run(node, ds, spec) for name, node in nodes.items()}
         waits: list[float] = []
         acted = self.expectations.satisfied(key)
         error: ApiError | None = None
         if acted:
             try:
-                waits += await self._update(key, ds, nodes, selector, hash_, old)
+                waits += await self._update(key, ds, verdicts, selector, hash_, old)
             except ApiError as err:
                 error = err
-        counts = await self._write_status(ds, nodes, await self._claim(ds, selector, self.pod_index, self.pods_res),
-                                          hash_, observe=acted)
+        pods = await self._claim(ds, selector, self.pod_index, self.pods_res)
+        counts = await self._write_status(ds, verdicts, pods, hash_, observe=acted)
         if error is not None:
             raise error
         recheck = ds_status.recheck_after(ds, counts)
@@ -206,16 +209,26 @@ class DaemonSetController(Controller):
             raise Conflict(f"{meta.get('namespace')}/{meta['name']} has just been deleted at "
                            f"{fresh['metadata']['deletionTimestamp']}")
 
-    async def _update(self, key: str, ds: JSON, nodes: dict[str, JSON], selector: Selector, hash_: str,
-                      old: list[JSON]) -> list[float]:
+    def _pod_spec(self, ds: JSON) -> JSON:
+        """``daemon_pod_spec`` of this version of the DaemonSet (node events ask for it once per node)."""
+        meta = ds["metadata"]
+        version = (meta.get("uid", ""), meta.get("resourceVersion", ""))
+        spec = self._specs.get(version)
+        if spec is None:
+            if len(self._specs) > 1024:
+                self._specs.clear()
+            spec = self._specs[version] = daemon_pod_spec(ds)
+        return spec
+
+    async def _update(self, key: str, ds: JSON, verdicts: dict[str, tuple[bool, bool]], selector: Selector,
+                      hash_: str, old: list[JSON]) -> list[float]:
         """Manage pods per node, then (once those writes are seen) a rolling update step; prune history."""
         pods = await self._claim(ds, selector, self.pod_index, self.pods_res)
-        waits = await self._manage(key, ds, nodes, _by_node(pods), hash_)
+        waits = await self._manage(key, ds, verdicts, _by_node(pods), hash_)
         strategy = ((ds.get("spec") or {}).get("updateStrategy") or {}).get("type", "RollingUpdate")
         if self.expectations.satisfied(key) and strategy == "RollingUpdate":
             pods = await self._claim(ds, selector, self.pod_index, self.pods_res)
             node_pods = _by_node(pods)
-            verdicts = _verdicts(ds, nodes)
             for name, (should_run, _) in verdicts.items():
                 if should_run:
                     node_pods.setdefault(name, [])
@@ -226,10 +239,9 @@ class DaemonSetController(Controller):
         await self.history.cleanup(ds, old, all_pods)
         return waits
 
-    async def _manage(self, key: str, ds: JSON, nodes: dict[str, JSON], node_pods: dict[str, list[JSON]],
-                      hash_: str) -> list[float]:
+    async def _manage(self, key: str, ds: JSON, verdicts: dict[str, tuple[bool, bool]],
+                      node_pods: dict[str, list[JSON]], hash_: str) -> list[float]:
         """Create the pods nodes lack, delete those they should not have (``manage``)."""
-        spec = daemon_pod_spec(ds)
         surge = allows_surge(ds)
         generation = template_generation(ds)
         min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
@@ -237,8 +249,7 @@ class DaemonSetController(Controller):
         create: list[str] = []
         delete: list[JSON] = []
         waits: list[float] = []
-        for name, node in nodes.items():
-            should_run, should_continue = node_should_run(node, ds, spec)
+        for name, (should_run, should_continue) in verdicts.items():
             backoff_key = f"{ds['metadata']['uid']}/{(ds.get('status') or {}).get('observedGeneration', 0)}/{name}"
             plan = node_plan(should_run, should_continue, node_pods.get(name), surge, hash_, generation, min_ready,
                              now, self._backoff_gate(backoff_key))
@@ -248,7 +259,7 @@ class DaemonSetController(Controller):
             if plan.retry_after is not None:
                 waits.append(plan.retry_after)
             await self._report_finished(ds, name, plan.failed, plan.succeeded)
-        delete += _unscheduled_without_node(nodes, node_pods)
+        delete += _unscheduled_without_node(verdicts, node_pods)
         await self._sync_nodes(key, ds, delete, create, hash_)
         return waits
 
@@ -312,10 +323,9 @@ class DaemonSetController(Controller):
         await self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
         return None
 
-    async def _write_status(self, ds: JSON, nodes: dict[str, JSON], pods: list[JSON], hash_: str, *,
-                            observe: bool) -> dict[str, int]:
-        verdicts = _verdicts(ds, nodes)
-        counts = ds_status.count(ds, sorted(nodes), _by_node(pods), lambda n: verdicts[n][0], hash_,
+    async def _write_status(self, ds: JSON, verdicts: dict[str, tuple[bool, bool]], pods: list[JSON], hash_: str,
+                            *, observe: bool) -> dict[str, int]:
+        counts = ds_status.count(ds, sorted(verdicts), _by_node(pods), lambda n: verdicts[n][0], hash_,
                                  template_generation(ds), utcnow())
         if not ds_status.needs_write(ds, counts, observe):
             return counts
@@ -340,11 +350,6 @@ def _placement_facts(node: JSON) -> tuple[object, ...]:
             (node.get("spec") or {}).get("taints") or [])
 
 
-def _verdicts(ds: JSON, nodes: dict[str, JSON]) -> dict[str, tuple[bool, bool]]:
-    spec = daemon_pod_spec(ds)
-    return {name: node_should_run(node, ds, spec) for name, node in nodes.items()}
-
-
 def _by_node(pods: list[JSON]) -> dict[str, list[JSON]]:
     """Daemon pods by the node they run on or are pinned to; finished pods already being deleted left out."""
     out: dict[str, list[JSON]] = {}
@@ -357,7 +362,7 @@ def _by_node(pods: list[JSON]) -> dict[str, list[JSON]]:
     return out
 
 
-def _unscheduled_without_node(nodes: dict[str, JSON], node_pods: dict[str, list[JSON]]) -> list[JSON]:
+def _unscheduled_without_node(nodes: dict[str, tuple[bool, bool]], node_pods: dict[str, list[JSON]]) -> list[JSON]:
     """Pods pinned to nodes that no longer exist and never bound: nothing else would ever delete them."""
     return [p for name, pods in node_pods.items() if name not in nodes for p in pods
             if not (p.get("spec") or {}).get("nodeName") and not p["metadata"].get("deletionTimestamp")]
