@@ -667,8 +667,6 @@ def test_printer_column_details(cluster: Cluster, api: client.ApiClient, crontab
     assert wide["bare"]["IMAGE"] == "cron:1"
 
 
-@pytest.mark.xfail(strict=True, reason="a CRD version's selectableFields are not served as field selectors "
-                   "(reported)")
 def test_field_selectors_on_custom_objects(cluster: Cluster, api: client.ApiClient, crontabs: CronTabs,
                                            namespace: str) -> None:
     tabs = Tabs(api, crontabs.group, namespace)

@@ -31,8 +31,6 @@ def _page(core: client.CoreV1Api, namespace: str, token: str | None) -> client.V
     return core.list_namespaced_config_map(namespace, limit=1)
 
 
-@pytest.mark.xfail(strict=True, reason="continued list pages report the current revision, not the snapshot's "
-                   "(reported)")
 def test_every_page_of_a_list_carries_the_first_pages_resource_version(api: client.ApiClient,
                                                                         namespace: str) -> None:
     core = client.CoreV1Api(api)
@@ -45,8 +43,6 @@ def test_every_page_of_a_list_carries_the_first_pages_resource_version(api: clie
     assert second.metadata.resource_version == first.metadata.resource_version
 
 
-@pytest.mark.xfail(strict=True, reason="continued list pages report the current revision, so a watch from the "
-                   "last page's resourceVersion misses changes made while paging (reported)")
 def test_paged_list_then_watch_misses_nothing(api: client.ApiClient, namespace: str) -> None:
     """The pattern every Python informer-like loop uses: page through the list, then watch from the list's
     resourceVersion (kube: the first page's, which every page repeats). A change to an item already listed,

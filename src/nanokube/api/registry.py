@@ -46,6 +46,7 @@ class Resource:
     # Custom resources: the CRD version's openAPIV3Schema and its scale subresource paths.
     schema: Any = field(default=None, compare=False, hash=False)
     scale_paths: Any = field(default=None, compare=False, hash=False)
+    selectable_fields: tuple[str, ...] = ()  # extra field-selector labels (``.spec.color``), from the CRD
 
     @property
     def group_version(self) -> str:

@@ -119,7 +119,9 @@ class CustomResources:
                            singular=names.get("singular") or names["kind"].lower(),
                            short_names=tuple(names.get("shortNames") or ()),
                            categories=tuple(names.get("categories") or ()), subresources=tuple(subs), custom=True,
-                           schema=schema, scale_paths=declared.get("scale"))
+                           schema=schema, scale_paths=declared.get("scale"),
+                           selectable_fields=tuple(f["jsonPath"] for f in version.get("selectableFields") or []
+                                                   if f.get("jsonPath")))
             self.registry.add(res)
             self.openapi.set_custom_schema(group, version["name"], names["kind"], schema or {"type": "object"})
             columns = version.get("additionalPrinterColumns")

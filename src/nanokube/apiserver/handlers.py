@@ -28,7 +28,7 @@ from nanokube.api.errors import (
     UnprocessablePatch,
     UnsupportedMediaType,
 )
-from nanokube.api.fields import check_supported, parse_field_selector
+from nanokube.api.fields import parse_field_selector
 from nanokube.api.labels import parse_selector
 from nanokube.api.registry import Registry, Resource
 
@@ -42,7 +42,7 @@ from .negotiation import (
     decode_patch_body,
 )
 from .requestinfo import RequestInfo, parse_resource_path
-from .storage import DeleteOptions, ListOptions, ObjectStorage
+from .storage import DeleteOptions, ListOptions, ObjectStorage, field_spec_for
 from .subresources import Subresources
 from .watchstream import WatchRequest, WatchStream
 
@@ -140,7 +140,7 @@ class RestHandler:
                 raise BadRequest(str(err)) from err
         if q.get("fieldSelector"):
             try:
-                fs = check_supported(resource.group, resource.kind, parse_field_selector(q["fieldSelector"]))
+                fs = field_spec_for(resource).check(parse_field_selector(q["fieldSelector"]))
             except ValueError as err:
                 raise BadRequest(str(err)) from err
             opts.field_selector = fs

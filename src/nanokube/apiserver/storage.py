@@ -30,7 +30,7 @@ from nanokube.api.errors import (
     NotFound,
     Timeout,
 )
-from nanokube.api.fields import FieldSelector, compile_matcher
+from nanokube.api.fields import FieldSelector, FieldSpec, custom_resource_field_spec, field_spec
 from nanokube.api.labels import Selector
 from nanokube.api.objects import deep_copy
 from nanokube.api.registry import Registry, Resource
@@ -95,6 +95,13 @@ class WriteResult:
 Admit = Callable[[Resource, JSON, JSON | None], Awaitable[None]]
 
 
+def field_spec_for(resource: Resource) -> FieldSpec:
+    """The field-selector labels a resource supports: kube's per-kind ones, or a CRD's selectable fields."""
+    if resource.custom:
+        return custom_resource_field_spec(resource.namespaced, resource.selectable_fields)
+    return field_spec(resource.group, resource.kind)
+
+
 class ObjectStorage:
     def __init__(self, store: Store, registry: Registry, options: StrategyOptions | None = None) -> None:
         self.store = store
@@ -124,6 +131,7 @@ class ObjectStorage:
         self._check_list_revision(opts, current)
         prefix = resource.key_prefix(namespace)
         start_after = ""
+        token_rev = 0
         if opts.continue_token:
             token_rev, start_after = decode_continue(opts.continue_token)
             if token_rev <= self.store.compacted_revision:
@@ -137,8 +145,10 @@ class ObjectStorage:
         if not opts.label_selector and not opts.field_selector:
             result = await self.store.list(prefix, start_after=start_after, limit=opts.limit)
             items = [self.external(resource, kv.value) for kv in result.items]
-            token = encode_continue(result.revision, result.items[-1].key) if result.more else ""
-            return ListPage(items, str(result.revision), token, result.remaining if result.more else None)
+            token = encode_continue(token_rev or result.revision, result.items[-1].key) if result.more else ""
+            # Every page reports the first page's revision, so a watch from it replays what changed since.
+            return ListPage(items, str(token_rev or result.revision), token,
+                            result.remaining if result.more else None)
         result = await self.store.list(prefix, start_after=start_after)
         matches = self.matcher(resource, opts.label_selector, opts.field_selector)
         items = []
@@ -153,8 +163,8 @@ class ObjectStorage:
                 break
             items.append(obj)
             last_key = kv.key
-        token = encode_continue(result.revision, last_key) if more else ""
-        return ListPage(items, str(result.revision), token)
+        token = encode_continue(token_rev or result.revision, last_key) if more else ""
+        return ListPage(items, str(token_rev or result.revision), token)
 
     def _check_list_revision(self, opts: ListOptions, current: int) -> None:
         if not opts.resource_version or opts.resource_version == "0" or opts.continue_token:
@@ -175,7 +185,7 @@ class ObjectStorage:
     @staticmethod
     def matcher(resource: Resource, labels: Selector | None, fields: FieldSelector | None) -> Callable[[JSON], bool]:
         """A predicate for list filtering and watch events, compiled once per request."""
-        field_match = compile_matcher(resource.group, resource.kind, fields) if fields is not None else None
+        field_match = field_spec_for(resource).matcher(fields) if fields is not None else None
 
         def matches(obj: JSON) -> bool:
             if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):

@@ -104,9 +104,8 @@ class WatchStream:
                 await self._pump(response, wreq, watcher, line, rendered, plain=render is None)
         except TimeoutError:
             pass
-        except (ConnectionResetError, asyncio.CancelledError):
-            watcher.close()
-            raise
+        except ConnectionResetError:
+            return response  # the client went away: nothing to report, the watcher is closed below
         finally:
             watcher.close()
         with contextlib.suppress(ConnectionResetError):
