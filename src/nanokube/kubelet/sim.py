@@ -1,10 +1,12 @@
 """Simulated nodes: N Nodes that register, heartbeat and run their Pods on the fake runtime, from one process.
 
 ``Simulator(client, SimSettings(nodes=5000)).run(stop=stop)`` is ``nanokube sim --nodes N``. It is the node
-agent's own machinery with many nodes behind it instead of one, shaped to scale: one ``NodeHeartbeat`` task
-renews every Lease and reports every Node status; one Pod informer (``spec.nodeName!=``) dispatches each bound
-Pod to its node's ``PodSyncer`` through shared ``PodWorkers`` (a task per Pod only while it has work); one
-``StatusManager`` batches every status write; container exits are timers in each node's ``FakeRuntime``.
+agent's own core (``agent.NodeAgent``) with many nodes behind it instead of one, shaped to scale: one
+``NodeHeartbeat`` task renews every Lease and reports every Node status; one Pod informer (``spec.nodeName!=``)
+dispatches each bound Pod to its node's ``PodSyncer`` through shared ``PodWorkers`` (a task per Pod only while
+it has work); one ``StatusManager`` batches every status write; container exits are timers in each node's
+``FakeRuntime``. What is simulation-only lives here: node names, capacities and CIDRs from ``SimSettings``,
+readiness from an annotation, and obeying the annotations below.
 
 Nodes are ``sim-node-<i>`` with the labels ``kubernetes.io/hostname``, ``kubernetes.io/os=linux``,
 ``kubernetes.io/arch=amd64`` and ``type=sim``, the annotation ``sim.nanokube.io/node: "true"``, pod CIDR
@@ -39,10 +41,11 @@ from nanokube.client.events import EventRecorder
 from nanokube.client.informer import Informer
 from nanokube.client.interface import JSON, Client
 
+from .agent import AgentNode, AgentSettings, NodeAgent
 from .node import NodeConfig, NodeHeartbeat
 from .podworker import PodWorkers
 from .runtime.fake import RUNTIME_NAME, FakeRuntime, FakeRuntimeSettings
-from .runtime.interface import ContainerEvent, ContainerStatus, EventType
+from .runtime.interface import ContainerStatus
 from .status import StatusManager
 from .sync import PodSyncer, SyncSettings
 
@@ -132,112 +135,90 @@ async def set_node_stopped(client: Client, name: str, stopped: bool) -> None:
     await client.patch(nodes, "", name, {"metadata": {"annotations": {STOPPED_ANNOTATION: value}}})
 
 
-@dataclass
-class SimNode:
-    name: str
-    index: int
-    config: NodeConfig
-    runtime: FakeRuntime
-    syncer: PodSyncer
-    pods: set[str] = field(default_factory=set)  # uids bound here
-    stopped: bool = False
-    stopped_by_annotation: bool = False
-
-
 class Simulator:
     def __init__(self, client: Client, settings: SimSettings | None = None) -> None:
         self.client = client
-        self.settings = settings or SimSettings()
-        s = self.settings
-        pods, nodes = client.registry.get("", "v1", "pods"), client.registry.get("", "v1", "nodes")
-        assert pods is not None and nodes is not None
+        self.settings = s = settings or SimSettings()
+        nodes = client.registry.get("", "v1", "nodes")
+        assert nodes is not None
         self.nodes_res = nodes
         self.rng = random.Random(s.seed)
-        self.pods = Informer(client, pods, field_selector="spec.nodeName!=")
+        self.agent = NodeAgent(client, AgentSettings(
+            pod_field_selector="spec.nodeName!=", lease_interval=s.lease_interval, lease_duration=s.lease_duration,
+            status_interval=s.status_interval, status_concurrency=s.status_concurrency,
+            heartbeat_concurrency=s.heartbeat_concurrency), rng=self.rng)
         self.node_informer = Informer(client, nodes)
-        self.status = StatusManager(client, concurrency=s.status_concurrency, lookup=self._lookup)
-        self.workers = PodWorkers(self._sync)
-        self.heartbeat = NodeHeartbeat(client, lease_interval=s.lease_interval, lease_duration=s.lease_duration,
-                                       status_interval=s.status_interval, concurrency=s.heartbeat_concurrency,
-                                       on_gone=self._node_gone, rng=self.rng)
-        self.nodes: dict[str, SimNode] = {}
-        self._where: dict[str, tuple[str, str]] = {}  # pod uid -> (node name, informer key)
-        self._next_index = 0
-        self._background: set[asyncio.Task[None]] = set()
-        # Set while every node added so far is registered (cleared again by add_node).
-        self.ready = self.heartbeat.all_registered
-        self.pods.add_handler(self._on_pod)
         self.node_informer.add_handler(self._on_node)
-        names = s.names or [f"{s.name_prefix}{i}" for i in range(s.nodes)]
-        for name in names:
-            self.heartbeat.add(self._make_node(name).config)
+        self._next_index = 0
+        self._by_annotation: set[str] = set()  # nodes stopped through the annotation
+        self._background: set[asyncio.Task[None]] = set()
+        for name in s.names or [f"{s.name_prefix}{i}" for i in range(s.nodes)]:
+            self._add(node_config(name, self._take_index(), s))
+
+    # The agent's parts, for callers that watch them (benchmarks, tests).
+    @property
+    def nodes(self) -> dict[str, AgentNode]:
+        return self.agent.nodes
+
+    @property
+    def heartbeat(self) -> NodeHeartbeat:
+        return self.agent.heartbeat
+
+    @property
+    def status(self) -> StatusManager:
+        return self.agent.status
+
+    @property
+    def workers(self) -> PodWorkers:
+        return self.agent.workers
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set while every node added so far is registered (cleared again by ``add_node``)."""
+        return self.agent.ready
 
     # -- nodes --------------------------------------------------------------------------------------------
-    def _make_node(self, name: str, config: NodeConfig | None = None) -> SimNode:
+    def _take_index(self) -> int:
         index = self._next_index
         self._next_index += 1
-        config = config or node_config(name, index, self.settings)
+        return index
+
+    def _add(self, config: NodeConfig) -> AgentNode:
         s = self.settings
         runtime = FakeRuntime(FakeRuntimeSettings(sandbox_delay=s.pod_start_delay, pull_delay=s.image_pull_delay),
                               pod_cidr=config.pod_cidr, rng=self.rng)
-        runtime.subscribe(self._on_container_event)
-        recorder = EventRecorder(self.client, "kubelet", host=name) if s.events else None
-        syncer = PodSyncer(SyncSettings(name, config.internal_ips, RUNTIME_NAME, s.backoff_initial, s.backoff_max),
-                           runtime, self.status, recorder=recorder, readiness=sim_readiness)
-        node = self.nodes[name] = SimNode(name, index, config, runtime, syncer)
-        for pod in self.pods.items():  # Pods bound before the node was known (adopted or added later)
-            if pod["spec"].get("nodeName") == name:
-                self._on_pod("ADDED", pod, None)
-        return node
+        recorder = EventRecorder(self.client, "kubelet", host=config.name) if s.events else None
+        syncer = PodSyncer(SyncSettings(config.name, config.internal_ips, RUNTIME_NAME, s.backoff_initial,
+                                        s.backoff_max), runtime, self.agent.status, recorder=recorder,
+                           readiness=sim_readiness)
+        return self.agent.add_node(config, runtime, syncer)
 
     def add_node(self, name: str | None = None, *, labels: dict[str, str] | None = None,
                  taints: list[JSON] | None = None) -> str:
         """Add a node while running (registered by the heartbeat task); returns its name."""
-        name = name or f"{self.settings.name_prefix}{self._next_index}"
-        node = self._make_node(name)
-        node.config.labels.update(labels or {})
+        index = self._take_index()
+        config = node_config(name or f"{self.settings.name_prefix}{index}", index, self.settings)
+        config.labels.update(labels or {})
         if taints is not None:
-            node.config.taints = [dict(t) for t in taints]
-        self.heartbeat.add(node.config)
-        return name
+            config.taints = [dict(t) for t in taints]
+        return self._add(config).name
 
     def stop_node(self, name: str) -> None:
         """The node goes silent: no heartbeats, its Pods frozen (pending writes dropped)."""
-        node = self.nodes[name]
-        if node.stopped:
-            return
-        node.stopped = True
-        self.heartbeat.pause(name)
-        self.status.drop_pending(node.pods)
-        log.info("simulated node %s stopped", name)
+        self.agent.stop_node(name)
 
     def start_node(self, name: str) -> None:
         """The node comes back: heartbeats at once, every Pod resynced."""
-        node = self.nodes[name]
-        if not node.stopped:
-            return
-        node.stopped = node.stopped_by_annotation = False
-        self.heartbeat.resume(name)
-        for uid in node.pods:
-            self.workers.update(uid)
-        log.info("simulated node %s started", name)
-
-    def _node_gone(self, name: str) -> None:
-        node = self.nodes.pop(name, None)
-        if node is not None:
-            for uid in node.pods:
-                self.workers.forget(uid)
-                self._where.pop(uid, None)
-                self.status.forget(uid)
+        self._by_annotation.discard(name)
+        self.agent.start_node(name)
 
     def _on_node(self, kind: str, obj: JSON, old: JSON | None) -> None:
         meta = obj["metadata"]
         name = meta["name"]
-        node = self.nodes.get(name)
+        node = self.agent.nodes.get(name)
         if kind == "DELETED":
             if node is not None:
-                self.heartbeat.remove(name)
-                self._node_gone(name)
+                self.agent.remove_node(name)
             return
         notes = meta.get("annotations") or {}
         if node is None:
@@ -249,93 +230,34 @@ class Simulator:
         wants_stop = notes.get(STOPPED_ANNOTATION) == "true"
         if wants_stop and not node.stopped:
             self.stop_node(name)
-            node.stopped_by_annotation = True
-        elif not wants_stop and node.stopped and node.stopped_by_annotation:
+            self._by_annotation.add(name)
+        elif not wants_stop and node.stopped and name in self._by_annotation:
             self.start_node(name)
 
     async def _adopt(self, obj: JSON) -> None:
         name = obj["metadata"]["name"]
-        if name in self.nodes:
+        if name in self.agent.nodes:
             return
-        node = self._make_node(name)
+        config = node_config(name, self._take_index(), self.settings)
         existing = (obj.get("spec") or {}).get("podCIDR")
         if existing:
-            node.config.pod_cidr = existing
-            await node.runtime.update_runtime_config(existing)
+            config.pod_cidr = existing
         else:
-            cidr = node.config.pod_cidr
             with contextlib.suppress(NotFound):
-                await self.client.patch(self.nodes_res, "", name, {"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
-        node.config.labels = {**node.config.labels, **(obj["metadata"].get("labels") or {})}
-        self.heartbeat.add(node.config)
-        log.info("adopted simulated node %s", name)
-
-    # -- pods ---------------------------------------------------------------------------------------------
-    def _lookup(self, namespace: str, name: str) -> JSON | None:
-        return self.pods.get(f"{namespace}/{name}" if namespace else name)
-
-    def _on_pod(self, kind: str, pod: JSON, old: JSON | None) -> None:
-        meta = pod["metadata"]
-        uid = meta["uid"]
-        node = self.nodes.get(pod["spec"].get("nodeName", ""))
-        if node is None:
-            return
-        if kind == "DELETED":
-            self.workers.update(uid)
-            return
-        self._where[uid] = (node.name, f"{meta['namespace']}/{meta['name']}")
-        node.pods.add(uid)
-        self.status.observe(pod)
-        if old is None or _needs_sync(pod, old):
-            self.workers.update(uid)
-
-    def _on_container_event(self, event: ContainerEvent) -> None:
-        if event.type is EventType.STOPPED and event.pod_uid:
-            self.workers.update(event.pod_uid)
-
-    async def _sync(self, uid: str) -> float | None:
-        where = self._where.get(uid)
-        if where is None:
-            return None
-        node = self.nodes.get(where[0])
-        if node is None:
-            self._where.pop(uid, None)
-            return None
-        if node.stopped:
-            return None
-        pod = self.pods.get(where[1])
-        if pod is None or pod["metadata"]["uid"] != uid:
-            await node.syncer.cleanup(uid)
-            node.pods.discard(uid)
-            self._where.pop(uid, None)
-            self.workers.forget(uid)
-            return None
-        return await node.syncer.sync(pod)
+                await self.client.patch(self.nodes_res, "", name,
+                                        {"spec": {"podCIDR": config.pod_cidr, "podCIDRs": [config.pod_cidr]}})
+        config.labels = {**config.labels, **(obj["metadata"].get("labels") or {})}
+        if name not in self.agent.nodes:
+            self._add(config)
+            log.info("adopted simulated node %s", name)
 
     # -- running ------------------------------------------------------------------------------------------
     async def run(self, *, stop: asyncio.Event) -> None:
-        tasks = [asyncio.create_task(self.node_informer.run(stop=stop), name="sim-node-informer"),
-                 asyncio.create_task(self.pods.run(stop=stop), name="sim-pod-informer"),
-                 asyncio.create_task(self.heartbeat.run(stop=stop), name="sim-heartbeat"),
-                 asyncio.create_task(self.status.run(stop=stop), name="sim-status")]
         try:
-            await stop.wait()
+            await self.agent.run(stop=stop, also=(self._run_node_informer,))
         finally:
-            await self.workers.shutdown()
-            for task in tasks + list(self._background):
+            for task in list(self._background):
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
 
-def _needs_sync(pod: JSON, old: JSON) -> bool:
-    """A change the node must act on (not the echo of its own status write)."""
-    meta, before = pod["metadata"], old["metadata"]
-    for key in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
-        if meta.get(key) != before.get(key):
-            return True
-    if meta.get("annotations") != before.get("annotations"):
-        return True
-    if pod["spec"].get("readinessGates"):
-        return (pod.get("status") or {}).get("conditions") != (old.get("status") or {}).get("conditions")
-    return False
+    async def _run_node_informer(self, stop: asyncio.Event) -> None:
+        await self.node_informer.run(stop=stop)
