@@ -249,7 +249,8 @@ class PodSyncer:
         if policy == "Never" and not present:
             raise _NeverPull(f'Container image "{image}" is not present with pull policy of Never')
         if present and policy != "Always":
-            await self._event(pod, "Normal", "Pulled", f'Container image "{image}" already present on machine')
+            await self._event(pod, "Normal", "Pulled",
+                              f'Container image "{image}" already present on machine and can be accessed by the pod')
             return
         await self._event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
         started = self.clock()
