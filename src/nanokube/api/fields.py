@@ -324,7 +324,7 @@ def custom_resource_field_spec(namespaced: bool, selectable_fields: Iterable[str
     for json_path in selectable_fields:
         label = json_path.lstrip(".")
         getters[label] = _path(*label.split("."))
-    return _spec(getters, _not_known)
+    return _spec(getters)
 
 
 def field_set(group: str, kind: str, obj: Mapping[str, Any]) -> dict[str, str]:
