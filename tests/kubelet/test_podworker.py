@@ -19,7 +19,8 @@ class Clock:
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(10, "10s"), (1.5, "1.5s"), (80, "1m20s"), (300, "5m0s"),
-                                                (3600, "1h0m0s"), (0.25, "0.25s")])
+                                                (3600, "1h0m0s"), (0.25, "250ms"), (0.0015, "1.5ms"), (0.000012, "12µs"),
+                                                (0, "0s")])
 def test_go_duration(seconds: float, text: str) -> None:
     assert go_duration(seconds) == text
 

@@ -19,9 +19,15 @@ class _Entry:
 
 
 def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String`` for whole or fractional seconds: ``10s``, ``1m20s``, ``5m0s``, ``1h0m0s``."""
+    """Go's ``time.Duration.String`` (to the microsecond): ``10s``, ``1m20s``, ``5m0s``, ``1.5ms``, ``0s``."""
+    if seconds <= 0:
+        return "0s"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3f}".rstrip("0").rstrip(".") + "µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.6f}".rstrip("0").rstrip(".") + "ms"
     if seconds < 60:
-        text = f"{seconds:.3f}".rstrip("0").rstrip(".")
+        text = f"{seconds:.6f}".rstrip("0").rstrip(".")
         return f"{text}s"
     whole = int(seconds)
     hours, rest = divmod(whole, 3600)

@@ -34,6 +34,7 @@ import contextlib
 import ipaddress
 import logging
 import random
+import uuid
 from dataclasses import dataclass, field
 
 from nanokube.api.errors import NotFound
@@ -100,9 +101,11 @@ def node_config(name: str, index: int, settings: SimSettings) -> NodeConfig:
                 "ephemeral-storage": settings.ephemeral_storage, "hugepages-1Gi": "0", "hugepages-2Mi": "0"}
     labels = {"beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
               "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "type": "sim", **settings.labels}
-    info = {"architecture": "amd64", "bootID": "", "containerRuntimeVersion": f"{RUNTIME_NAME}://0.1.0",
-            "kernelVersion": "6.1.0-sim", "kubeProxyVersion": "", "kubeletVersion": settings.kubelet_version,
-            "machineID": "", "operatingSystem": "linux", "osImage": "nanokube simulated node", "systemUUID": ""}
+    machine = uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.sim.nanokube.io")  # stable per name
+    info = {"architecture": "amd64", "bootID": str(uuid.uuid4()),
+            "containerRuntimeVersion": f"{RUNTIME_NAME}://0.1.0", "kernelVersion": "6.1.0-sim",
+            "kubeProxyVersion": "", "kubeletVersion": settings.kubelet_version, "machineID": machine.hex,
+            "operatingSystem": "linux", "osImage": "nanokube simulated node", "systemUUID": str(machine)}
     return NodeConfig(name, capacity, labels=labels, annotations={SIM_NODE_ANNOTATION: "true"},
                       taints=[dict(t) for t in settings.taints], addresses=[("InternalIP", ip), ("Hostname", name)],
                       pod_cidr=node_pod_cidr(index, settings.pod_cidr_base, settings.reserved_cidrs),

@@ -255,7 +255,7 @@ class PodSyncer:
         await self._event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
         started = self.clock()
         await self.runtime.pull_image(ImageSpec(image))
-        took = go_duration(round(self.clock() - started, 3))
+        took = go_duration(round(self.clock() - started, 6))
         await self._event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took} '
                                                    f"({took} including waiting)")
 
