@@ -15,6 +15,7 @@ from nanokube.client.leaderelection import LeaderElector, LeaseSettings
 
 from .base import Controller
 from .cronjob import CronJobController
+from .daemonset import DaemonSetController
 from .endpoints import EndpointsController
 from .gc import GarbageCollector
 from .job import JobController, TTLAfterFinishedController
@@ -38,6 +39,7 @@ def default_controllers(node_lifecycle: NodeLifecycleSettings | None = None) -> 
         lambda client: NodeLifecycleController(client, lifecycle),
         PodGCController,
         ReplicaSetController,
+        DaemonSetController,
         JobController,
         CronJobController,
         TTLAfterFinishedController,
