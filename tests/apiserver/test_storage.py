@@ -203,3 +203,18 @@ async def test_pod_toleration_seconds_are_a_cluster_setting() -> None:
                          {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "x"}]}})
     seconds = {t["key"]: t["tolerationSeconds"] for t in pod["spec"]["tolerations"]}
     assert seconds == {"node.kubernetes.io/not-ready": 5, "node.kubernetes.io/unreachable": 5}
+
+
+async def test_daemonset_template_generation_counts_template_changes(storage: ObjectStorage) -> None:
+    daemonsets = res(storage, "apps", "daemonsets")
+    body = deployment("ds")
+    del body["spec"]["replicas"]
+    body["kind"] = "DaemonSet"
+    created = await storage.create(daemonsets, "default", body)
+    assert created["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == "1"
+    body["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+    updated = await storage.update(daemonsets, "default", "ds", replace_with(body))
+    assert updated.obj["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == "2"
+    body["spec"]["minReadySeconds"] = 5
+    again = await storage.update(daemonsets, "default", "ds", replace_with(body))
+    assert again.obj["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == "2"

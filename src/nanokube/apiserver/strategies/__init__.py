@@ -6,9 +6,11 @@ from nanokube.api.registry import Resource
 
 from .base import Strategy, StrategyOptions
 from .pods import PodStrategy
+from .workloads import DaemonSetStrategy
 
 _SPECIAL: dict[tuple[str, str], type[Strategy]] = {
     ("", "pods"): PodStrategy,
+    ("apps", "daemonsets"): DaemonSetStrategy,
 }
 
 
