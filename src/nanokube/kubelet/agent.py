@@ -9,6 +9,9 @@ lives only while the Pod has work; echoes of the agent's own status writes are r
 
 A stopped node (``stop_node``) is frozen as if its machine died: no Lease renewals, no status reports, no
 syncs; its runtime keeps what it has. ``start_node`` brings it back: it reports at once and resyncs its Pods.
+After a restart the runtimes' ``recover`` is the caller's job; once the Pods are listed the agent removes
+sandboxes of Pods that were deleted meanwhile, and the Pods that remain are synced against what runs, so
+nothing running is restarted.
 """
 
 from __future__ import annotations
@@ -166,7 +169,8 @@ class NodeAgent:
                   also: tuple[Callable[[asyncio.Event], Awaitable[None]], ...] = ()) -> None:
         """Run until ``stop``; ``also`` are more loops (``loop(stop)``) to run alongside, e.g. informers."""
         loops: list[Awaitable[None]] = [self.pods.run(stop=stop), self.heartbeat.run(stop=stop),
-                                        self.status.run(stop=stop), *(extra(stop) for extra in also)]
+                                        self.status.run(stop=stop), self._remove_orphans(),
+                                        *(extra(stop) for extra in also)]
         tasks = [asyncio.ensure_future(loop) for loop in loops]
         try:
             await stop.wait()
@@ -177,6 +181,22 @@ class NodeAgent:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+
+    async def _remove_orphans(self) -> None:
+        """Once the Pods are listed: remove what the runtimes still hold for Pods that no longer exist (deleted
+        while the agent was down; the kubelet's HandlePodCleanups)."""
+        await self.pods.synced.wait()
+        for node in list(self.nodes.values()):
+            known = {uid for uid, (name, _) in self._where.items() if name == node.name}
+            try:
+                sandboxes = await node.runtime.list_pod_sandboxes()
+            except Exception:
+                log.exception("node %s: cannot list sandboxes to clean up", node.name)
+                continue
+            for uid in {s.metadata.uid for s in sandboxes} - known:
+                log.info("node %s: removing what is left of deleted pod %s", node.name, uid)
+                await node.syncer.cleanup(uid)
 
 
 def needs_sync(pod: JSON, old: JSON) -> bool:
