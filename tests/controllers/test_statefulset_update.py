@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+import pytest
 from test_statefulset_helpers import NS, Kube, TwinWatch, eventually, rollout_status, running, sts_manifest
 
 from nanokube.cmd.inprocess import InProcessCluster
@@ -203,3 +204,27 @@ async def test_retain_by_default_keeps_claims_when_the_set_goes() -> None:
             await kube.client.delete(kube.sets, NS, "web")
             await eventually(lambda: _no_pods(kube), what="pods collected with the set")
         assert sorted(await kube.claim_map()) == ["www-web-0", "www-web-1"]
+
+
+@pytest.mark.parametrize("policy", ["OrderedReady", "Parallel"])
+async def test_max_unavailable_replaces_that_many_pods_at_once(policy: str) -> None:
+    async with InProcessCluster() as cluster, running(StatefulSetController(cluster.client)):
+        kube = Kube(cluster)
+        async with kube.kubelet(bind=True):
+            await kube.create_set(sts_manifest("web", 4, claims=False, podManagementPolicy=policy, updateStrategy={
+                "type": "RollingUpdate", "rollingUpdate": {"partition": 0, "maxUnavailable": 2}}))
+            await eventually(lambda: _rolled_out(kube))
+        await kube.patch_set("web", {"spec": {"template": {"spec": {"containers": [
+            {"name": "nginx", "image": "nginx:1.26"}]}}}})
+
+        async def terminating() -> list[str] | None:
+            names = sorted(n for n, p in (await kube.pod_map()).items() if p["metadata"].get("deletionTimestamp"))
+            return names if len(names) >= 2 else None
+
+        assert await eventually(terminating, what="two pods terminating") == ["web-2", "web-3"]
+        await eventually(lambda: _status(kube, observedGeneration=2, currentReplicas=2))
+        await asyncio.sleep(0.2)  # the budget is spent: web-0 and web-1 wait
+        assert await terminating() == ["web-2", "web-3"]
+        async with kube.kubelet(bind=True):
+            await eventually(lambda: _all_images(kube, "nginx:1.26", 4))
+            await eventually(lambda: _rolled_out(kube))
