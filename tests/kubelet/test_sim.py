@@ -107,6 +107,27 @@ async def test_init_containers_complete_in_order_before_the_app_starts() -> None
         assert condition(p, "Initialized")["status"] == "True"  # type: ignore[index]
 
 
+async def test_sidecars_start_before_the_app_and_stop_once_it_is_done() -> None:
+    body = pod("batch", "sim-node-0", annotations={"sim.nanokube.io/run-seconds.web": "0.1"},
+               restart_policy="Never", init=["setup"])
+    body["spec"]["initContainers"].append({"name": "proxy", "image": "envoy:v1", "restartPolicy": "Always"})
+    async with sim_cluster() as c:
+        created = await c.client.create(c.pods, "default", body)
+        p = await c.pod_when("batch", lambda p: p["status"].get("phase") == "Succeeded", what="batch Succeeded")
+        validate(p)
+        inits = {s["name"]: s for s in p["status"]["initContainerStatuses"]}
+        assert inits["setup"]["state"]["terminated"]["exitCode"] == 0
+        assert "terminated" in inits["proxy"]["state"]  # stopped after the app finished
+        assert inits["setup"]["state"]["terminated"]["finishedAt"] <= inits["proxy"]["state"]["terminated"][
+            "startedAt"]
+        web = p["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert web["exitCode"] == 0 and web["startedAt"] >= inits["proxy"]["state"]["terminated"]["startedAt"]
+        await asyncio.sleep(0.1)  # late events must not bring anything back
+        runtime = c.sim.nodes["sim-node-0"].runtime
+        assert len(await runtime.list_pod_sandboxes(created["metadata"]["uid"])) == 1
+        assert (await c.get_pod("batch") or {})["status"]["phase"] == "Succeeded"
+
+
 @pytest.mark.parametrize(("code", "phase", "reason"), [("0", "Succeeded", "Completed"), ("3", "Failed", "Error")])
 async def test_run_seconds_and_exit_code_end_a_never_restarting_pod(code: str, phase: str, reason: str) -> None:
     notes = {"sim.nanokube.io/run-seconds": "0.1", "sim.nanokube.io/exit-code": code}

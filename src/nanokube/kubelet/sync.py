@@ -120,10 +120,14 @@ class PodSyncer:
             return None
         uid = pod["metadata"]["uid"]
         state = await self.runtime_state(uid)
-        if (pod.get("status") or {}).get("phase") in TERMINAL_PHASES:
+        if self._terminal(pod):
             await self._kill(pod, state, 0)
             return None
         wake = _Wake()
+        if state.containers and state.ready_sandbox() is None and self._finished(pod, state):
+            # Done for good (its sandbox already released): report, never start it again.
+            self.status.set_status(pod, self._generate(pod, state, wake, terminal=False))
+            return None
         sandbox_id = await self._ensure_sandbox(pod, state, wake)
         if sandbox_id is not None:
             state = await self.runtime_state(uid)
@@ -160,6 +164,13 @@ class PodSyncer:
             containers.extend(await self.runtime.list_containers(sandbox.id))
         containers.sort(key=lambda c: (c.created_at, c.metadata.attempt), reverse=True)
         return PodRuntimeState(uid, self.settings.runtime_name, sandboxes, containers)
+
+    def _terminal(self, pod: JSON) -> bool:
+        """Succeeded or Failed, as the API shows it or as this node last reported it (maybe not yet seen)."""
+        if (pod.get("status") or {}).get("phase") in TERMINAL_PHASES:
+            return True
+        reported = self.status.cached(pod["metadata"]["uid"])
+        return reported is not None and reported.get("phase") in TERMINAL_PHASES
 
     # -- status -------------------------------------------------------------------------------------------
     def _generate(self, pod: JSON, state: PodRuntimeState, wake: _Wake, *, terminal: bool) -> JSON:
@@ -305,8 +316,9 @@ class PodSyncer:
             last = state.latest(spec["name"])
             if is_sidecar(spec):
                 if last is None:
-                    await self._start(pod, spec, "sidecar", sandbox_id, 0, wake)
-                    return False
+                    if not await self._start(pod, spec, "sidecar", sandbox_id, 0, wake):
+                        return False
+                    continue  # started (no startup probe to wait for): on to the next one
                 if last.state is ContainerState.EXITED:
                     started = await self._restart(pod, spec, "sidecar", last, state, sandbox_id, wake)
                     if not started and not regular_started:
