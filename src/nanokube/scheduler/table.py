@@ -159,7 +159,8 @@ class NodeTable:
         self.alloc[:, row] = 0
         self.alloc[PODS, row] = pods_allowed
         for name, n in allocatable.items():
-            self.alloc[self.resource_row(name), row] = n
+            index = self.resource_row(name)  # may widen self.alloc: look it up after
+            self.alloc[index, row] = n
         info.allocatable = allocatable
 
     def remove_node(self, name: str) -> NodeInfo | None:

@@ -1,0 +1,160 @@
+"""The scheduler against an in-process control plane: binding, FailedScheduling, retry on a new node,
+other schedulers' pods, PriorityClasses and preemption, missing claims."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sched_helpers import eventually, node, pod
+
+from nanokube.api.errors import NotFound
+from nanokube.cmd.inprocess import InProcessCluster
+from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
+
+JSON = dict[str, Any]
+
+
+class Env:
+    def __init__(self, cluster: InProcessCluster) -> None:
+        self.client = cluster.client
+        self.pods = cluster.resource("", "v1", "pods")
+        self.nodes = cluster.resource("", "v1", "nodes")
+        self.events = cluster.resource("", "v1", "events")
+        self.classes = cluster.resource("scheduling.k8s.io", "v1", "priorityclasses")
+        self.scheduler = Scheduler(cluster.client, SchedulerSettings(seed=7, flush_interval=0.05))
+
+    async def node(self, body: JSON) -> None:
+        """A Node as a kubelet registers it: the object, then its status."""
+        status = body.pop("status")
+        await self.client.create(self.nodes, "", body)
+        await self.client.patch(self.nodes, "", body["metadata"]["name"], {"status": status}, subresource="status")
+
+    async def nodes_seen(self, count: int) -> None:
+        """Wait until the scheduler's snapshot has ``count`` nodes with their allocatable resources."""
+        table = self.scheduler.snapshot.table
+
+        async def ready() -> bool:
+            return table.count == count and all(i.allocatable for i in table.infos if i is not None)
+
+        await eventually(ready, what=f"{count} nodes in the scheduler's snapshot")
+
+    async def pod(self, body: JSON) -> JSON:
+        body = {**body, "metadata": {k: v for k, v in body["metadata"].items() if k not in ("uid", "creationTimestamp")}}
+        body.pop("status", None)
+        return await self.client.create(self.pods, body["metadata"]["namespace"], body)
+
+    async def get(self, name: str) -> JSON:
+        return await self.client.get(self.pods, "default", name)
+
+    async def bound(self, name: str) -> str:
+        return str((await self.get(name))["spec"].get("nodeName") or "")
+
+    async def condition(self, name: str) -> JSON | None:
+        got = await self.get(name)
+        return next((c for c in got["status"].get("conditions") or [] if c["type"] == "PodScheduled"), None)
+
+    async def events_of(self, name: str) -> list[JSON]:
+        listed = await self.client.list(self.events, "default")
+        return [e for e in listed.items if e["involvedObject"].get("name") == name]
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    async with InProcessCluster() as cluster:
+        e = Env(cluster)
+        stop = asyncio.Event()
+        task = asyncio.create_task(e.scheduler.run(stop=stop))
+        await e.scheduler.ready.wait()
+        yield e
+        stop.set()
+        await task
+
+
+async def test_pods_are_bound_to_feasible_nodes(env: Env) -> None:
+    await env.node(node("small", cpu="1"))
+    await env.node(node("ssd", labels={"disk": "ssd"}))
+    await env.node(node("plain"))
+    for i in range(6):
+        await env.pod(pod(f"web-{i}", cpu="300m"))
+    await env.pod(pod("fast", nodeSelector={"disk": "ssd"}))
+    await env.pod(pod("heavy", cpu="2"))
+    for i in range(6):
+        assert await eventually(lambda i=i: env.bound(f"web-{i}"), what=f"web-{i} bound")  # type: ignore[misc]
+    assert await eventually(lambda: env.bound("fast")) == "ssd"
+    assert await eventually(lambda: env.bound("heavy")) in ("ssd", "plain")
+    scheduled = await env.condition("fast")
+    assert scheduled is not None and scheduled["status"] == "True"
+    events = await eventually(lambda: env.events_of("fast"))
+    assert [(e["type"], e["reason"], e["message"]) for e in events] == [
+        ("Normal", "Scheduled", "Successfully assigned default/fast to ssd")]
+    assert events[0]["source"]["component"] == "default-scheduler"
+    on_small = [i for i in range(6) if await env.bound(f"web-{i}") == "small"]
+    assert len(on_small) <= 3  # 1 cpu holds three 300m pods
+
+
+async def test_an_oversized_pod_waits_then_lands_on_a_big_node_added_later(env: Env) -> None:
+    for name in ("a", "b", "c"):
+        await env.node(node(name, cpu="2"))
+    await env.nodes_seen(3)
+    await env.pod(pod("huge", cpu="8"))
+    message = ("0/3 nodes are available: 3 Insufficient cpu. no new claims to deallocate, preemption: 0/3 nodes are "
+               "available: 3 Preemption is not helpful for scheduling.")
+    condition = await eventually(lambda: env.condition("huge"), what="PodScheduled condition")
+    assert (condition["status"], condition["reason"], condition["message"]) == ("False", "Unschedulable", message)
+    events = await eventually(lambda: env.events_of("huge"))
+    assert [(e["type"], e["reason"], e["message"]) for e in events] == [("Warning", "FailedScheduling", message)]
+    await env.node(node("big", cpu="16"))
+    assert await eventually(lambda: env.bound("huge"), what="huge bound after the big node came") == "big"
+    condition = await env.condition("huge")
+    assert condition is not None and condition["status"] == "True"
+
+
+async def test_pods_of_another_scheduler_are_left_alone(env: Env) -> None:
+    await env.node(node("a"))
+    await env.pod(pod("mine"))
+    await env.pod(pod("theirs", schedulerName="other-scheduler"))
+    assert await eventually(lambda: env.bound("mine")) == "a"
+    await asyncio.sleep(0.1)
+    got = await env.get("theirs")
+    assert not got["spec"].get("nodeName") and not got["status"].get("conditions", [])
+
+
+async def test_a_missing_claim_is_reported_and_scheduling_follows_once_it_exists(env: Env) -> None:
+    await env.node(node("a"))
+    await env.nodes_seen(1)
+    await env.pod(pod("app", volumes=[{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]))
+    condition = await eventually(lambda: env.condition("app"))
+    assert condition["message"].startswith('0/1 nodes are available: persistentvolumeclaim "data" not found.')
+
+
+async def test_priority_classes_and_preemption(env: Env) -> None:
+    await env.client.create(env.classes, "", {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                                              "metadata": {"name": "high"}, "value": 1000})
+    await env.node(node("only", cpu="1"))
+    await env.nodes_seen(1)
+    await env.pod(pod("victim", cpu="900m"))
+    assert await eventually(lambda: env.bound("victim")) == "only"
+    await env.pod(pod("vip", cpu="800m", priorityClassName="high"))
+
+    async def preempted() -> JSON | None:
+        try:
+            got = await env.get("victim")
+        except NotFound:
+            return {"gone": True}
+        return got if got["metadata"].get("deletionTimestamp") else None
+
+    victim = await eventually(preempted, what="the victim evicted")
+    if "gone" not in victim:
+        conditions = {c["type"]: c for c in victim["status"].get("conditions") or []}
+        assert conditions["DisruptionTarget"]["reason"] == "PreemptionByScheduler"
+        await env.client.delete(env.pods, "default", "victim", grace_period_seconds=0)  # what a kubelet confirms
+    vip = await env.get("vip")
+    assert vip["status"].get("nominatedNodeName") in ("only", None)
+    assert await eventually(lambda: env.bound("vip"), what="vip bound after the preemption") == "only"
+    reasons = [e["reason"] for e in await env.events_of("victim")]
+    assert "Preempted" in reasons
+    vip_events = {e["reason"]: e["message"] for e in await env.events_of("vip")}
+    assert vip_events["FailedScheduling"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
