@@ -20,7 +20,7 @@ from nanokube.client.interface import JSON, Client
 from nanokube.util.timeutil import now as utcnow
 
 from ..base import Controller
-from ..replicaset import OwnerIndex, claim, controller_ref, owner_reference
+from ..replicaset import OwnerIndex, WrittenStatus, claim, controller_ref, owner_reference
 from .progress import (
     PAUSED,
     PROGRESSING,
@@ -34,7 +34,7 @@ from .progress import set_condition as set_cond
 from .recreate import rollout_recreate
 from .rolling import rollout_rolling
 from .sync import Env, Rollout
-from .util import DESIRED_REPLICAS, active, int_annotation, replicas
+from .util import DESIRED_REPLICAS, TemplateCache, active, int_annotation, replicas
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,14 @@ class DeploymentController(Controller):
         super().__init__(client)
         deployments = self._resource("apps", "v1", "deployments")
         replicasets = self._resource("apps", "v1", "replicasets")
-        self.env = Env(client, deployments, replicasets, EventRecorder(client, "deployment-controller"))
+        self.env = Env(client, deployments, replicasets, EventRecorder(client, "deployment-controller"),
+                       TemplateCache(), WrittenStatus())
         self.deployments = self.informer(Informer(client, deployments))
         self.replicasets = self.informer(Informer(client, replicasets))
         self.pods = self.informer(Informer(client, self._resource("", "v1", "pods")))
         self.deployment_index, self.rs_index, self.pod_index = OwnerIndex(), OwnerIndex(), OwnerIndex()
         self.deployments.add_handler(self.deployment_index.on_event)
-        self.deployments.add_handler(lambda kind, obj, old: self.queue.add(object_key(obj)))
+        self.deployments.add_handler(self._on_deployment)
         self.replicasets.add_handler(self.rs_index.on_event)
         self.replicasets.add_handler(self._on_replicaset)
         self.pods.add_handler(self.pod_index.on_event)
@@ -80,6 +81,14 @@ class DeploymentController(Controller):
                     self.queue.add(object_key(d))
             except ValueError:
                 continue
+
+    def _on_deployment(self, kind: str, d: JSON, old: JSON | None) -> None:
+        key = object_key(d)
+        if kind == "DELETED":
+            self.env.written.forget(key)
+        # Every change counts, the echo of our own status write included: as in kube, the sync it causes is
+        # the one that sees the rollout complete and trims the history.
+        self.queue.add(key)
 
     def _on_replicaset(self, kind: str, rs: JSON, old: JSON | None) -> None:
         ref = controller_ref(rs)

@@ -22,7 +22,7 @@ from nanokube.client.events import EventRecorder
 from nanokube.client.interface import JSON, Client
 from nanokube.util.timeutil import now as utcnow
 
-from ..replicaset import controller_ref, owner_reference
+from ..replicaset import WrittenStatus, controller_ref, owner_reference
 from .progress import (
     FAILED_RS_CREATE,
     FOUND_NEW_RS,
@@ -39,6 +39,7 @@ from .progress import (
 from .util import (
     HASH_LABEL,
     REVISION,
+    TemplateCache,
     active,
     annotations_of,
     by_revision,
@@ -72,6 +73,8 @@ class Env:
     deployments: Resource
     replicasets: Resource
     recorder: EventRecorder
+    templates: TemplateCache
+    written: WrittenStatus
 
 
 class Rollout:
@@ -106,21 +109,24 @@ class Rollout:
             patch = {"metadata": {"resourceVersion": self.base["metadata"]["resourceVersion"],
                                   "annotations": changes}}
             self.base = await client.patch(res, self.namespace, self.name, patch)
-        if not json_equal(self.d.get("status") or {}, self.base.get("status") or {}):
+        key = f"{self.namespace}/{self.name}"
+        if (not json_equal(self.d.get("status") or {}, self.base.get("status") or {})
+                or not self.env.written.consistent(key, self.base.get("status"))):
             body = deep_copy(self.base)
             body["status"] = deep_copy(self.d["status"])
             self.base = await client.update(res, self.namespace, body, subresource="status")
+            self.env.written.remember(key, self.base.get("status"))
         self.d["metadata"]["resourceVersion"] = self.base["metadata"]["resourceVersion"]
 
     # -- the new ReplicaSet ------------------------------------------------------------------------------
     async def new_and_old(self, create: bool) -> tuple[JSON | None, list[JSON]]:
         """``getAllReplicaSetsAndSyncRevision``: the new ReplicaSet (made when ``create`` and missing, its
         revision raised above the old ones) and all the old ones."""
-        old = find_old(self.d, self.rses)
+        old = find_old(self.d, self.rses, self.env.templates)
         return await self._new_rs(old, create), old
 
     async def _new_rs(self, old: list[JSON], create: bool) -> JSON | None:
-        existing = find_new(self.d, self.rses)
+        existing = find_new(self.d, self.rses, self.env.templates)
         new_revision = max_revision(old) + 1
         if existing is not None:
             return await self._sync_existing(existing, new_revision)
@@ -291,8 +297,8 @@ class Rollout:
             await self.write()
 
     async def sync_rollout_status(self, all_rses: list[JSON | None], new: JSON | None) -> None:
-        """``syncRolloutStatus``: counts and every condition; when nothing changed, remember when the progress
-        deadline wants another look."""
+        """``syncRolloutStatus``: counts and every condition, and when the progress deadline wants another
+        look (kube computes that in the sync its own status write causes; this controller skips those)."""
         now = utcnow()
         status = rollout_status(self.d, all_rses, new, now)
         if json_equal(status, self.d["status"]):
@@ -300,6 +306,7 @@ class Rollout:
             return
         self.d["status"] = status
         await self.write()
+        self.requeue = stuck_requeue(self.d, status, now)
 
     async def sync(self) -> None:
         """A paused Deployment or a scaling event: resize, clean up history when paused, write status."""

@@ -64,15 +64,37 @@ def _semantic(value: Any, key: str = "") -> Any:
     return value
 
 
+def _comparable_template(template: JSON | None) -> Any:
+    t = deep_copy(template or {})
+    labels = (t.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop(HASH_LABEL, None)
+    return _semantic(t)
+
+
 def equal_ignore_hash(a: JSON | None, b: JSON | None) -> bool:
     """Two pod templates are equal once the ``pod-template-hash`` label is taken out of both."""
-    def strip(t: JSON | None) -> Any:
-        t = deep_copy(t or {})
-        labels = (t.get("metadata") or {}).get("labels")
-        if isinstance(labels, dict):
-            labels.pop(HASH_LABEL, None)
-        return _semantic(t)
-    return json_equal(strip(a), strip(b))
+    return json_equal(_comparable_template(a), _comparable_template(b))
+
+
+class TemplateCache:
+    """Comparable forms of objects' pod templates, by (uid, resourceVersion): a Deployment sync compares its
+    template with every ReplicaSet's, and those rarely change between syncs."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._items: dict[tuple[str, str], Any] = {}
+
+    def of(self, obj: JSON) -> Any:
+        meta = obj["metadata"]
+        key = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+        found = self._items.get(key)
+        if found is None or not key[1]:
+            found = _comparable_template((obj.get("spec") or {}).get("template"))
+            if len(self._items) >= self.size:
+                self._items.pop(next(iter(self._items)))
+            self._items[key] = found
+        return found
 
 
 # -- annotations ------------------------------------------------------------------------------------------
@@ -263,17 +285,18 @@ def by_revision(rses: list[JSON]) -> list[JSON]:
     return sorted(sorted(rses, key=by_creation), key=revision)
 
 
-def find_new(d: JSON, rses: list[JSON]) -> JSON | None:
+def find_new(d: JSON, rses: list[JSON], cache: TemplateCache | None = None) -> JSON | None:
     """The oldest ReplicaSet whose template is the Deployment's (kube picks the oldest among equals)."""
-    template = (d.get("spec") or {}).get("template")
+    cache = cache or TemplateCache()
+    template = cache.of(d)
     for rs in sorted(rses, key=by_creation):
-        if equal_ignore_hash((rs.get("spec") or {}).get("template"), template):
+        if json_equal(cache.of(rs), template):
             return rs
     return None
 
 
-def find_old(d: JSON, rses: list[JSON]) -> list[JSON]:
-    new = find_new(d, rses)
+def find_old(d: JSON, rses: list[JSON], cache: TemplateCache | None = None) -> list[JSON]:
+    new = find_new(d, rses, cache)
     return [rs for rs in rses if new is None or rs["metadata"]["uid"] != new["metadata"]["uid"]]
 
 

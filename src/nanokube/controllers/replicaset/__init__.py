@@ -6,7 +6,7 @@ utilities this needs (creates/deletes in flight, which pods go first).
 """
 
 from .controller import ReplicaSetController, calculate_status, slow_start_batch
-from .expectations import Expectations
+from .expectations import Expectations, WrittenStatus
 from .pods import (
                    OwnerIndex,
                    claim,
@@ -18,6 +18,18 @@ from .pods import (
 )
 from .ranking import pods_to_delete
 
-__all__ = ["Expectations", "OwnerIndex", "ReplicaSetController", "calculate_status", "claim", "controller_ref",
-           "is_pod_active", "is_pod_available", "is_pod_ready", "owner_reference", "pods_to_delete",
-           "slow_start_batch"]
+__all__ = [
+                   "Expectations",
+                   "OwnerIndex",
+                   "ReplicaSetController",
+                   "WrittenStatus",
+                   "calculate_status",
+                   "claim",
+                   "controller_ref",
+                   "is_pod_active",
+                   "is_pod_available",
+                   "is_pod_ready",
+                   "owner_reference",
+                   "pods_to_delete",
+                   "slow_start_batch",
+]

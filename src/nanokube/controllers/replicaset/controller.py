@@ -27,7 +27,7 @@ from nanokube.util.timeutil import now as utcnow
 from nanokube.util.timeutil import parse_rfc3339, rfc3339
 
 from ..base import Controller
-from .expectations import Expectations
+from .expectations import Expectations, WrittenStatus
 from .pods import (
     OwnerIndex,
     claim,
@@ -73,6 +73,7 @@ class ReplicaSetController(Controller):
         super().__init__(client)
         self.burst_replicas = burst_replicas
         self.expectations = Expectations()
+        self.written = WrittenStatus()
         self.pods_res = self._resource("", "v1", "pods")
         self.pods = self.informer(Informer(client, self.pods_res))
         self.pod_index = OwnerIndex()
@@ -102,6 +103,10 @@ class ReplicaSetController(Controller):
             key = (plural, object_key(obj))
             if kind == "DELETED":
                 self.expectations.forget(key)
+                self.written.forget(key)
+            elif (kind == "MODIFIED" and old is not None and status_only(obj, old)
+                  and self.written.is_echo(key, obj.get("status"))):
+                return  # the echo of our own status write: nothing to act on
             self.queue.add(key)
         return handle
 
@@ -192,14 +197,17 @@ class ReplicaSetController(Controller):
         except ValueError as err:
             log.warning("%s %s has an invalid selector: %s", kind.kind, name_key, err)
             return None
-        candidates = self.pod_index.candidates(owner)
         uid = owner["metadata"]["uid"]
-        terminating = [p for p in candidates if not is_pod_active(p) and not is_pod_terminal(p)
-                       and (controller_ref(p) or {}).get("uid") == uid
-                       and selector.matches(p["metadata"].get("labels") or {})]
+        active: list[JSON] = []
+        terminating = 0
+        for pod in self.pod_index.candidates(owner):
+            if is_pod_active(pod):
+                active.append(pod)
+            elif (not is_pod_terminal(pod) and (controller_ref(pod) or {}).get("uid") == uid
+                  and selector.matches(pod["metadata"].get("labels") or {})):
+                terminating += 1
         pods = await claim(self.client, self.pods_res, owner, owner_reference(owner, kind.api_version, kind.kind),
-                           selector, [p for p in candidates if is_pod_active(p)],
-                           lambda: self._can_adopt(kind, owner))
+                           selector, active, lambda: self._can_adopt(kind, owner))
         error: ApiError | None = None
         if needs_sync and not owner["metadata"].get("deletionTimestamp"):
             deleted: set[str] = set()
@@ -210,8 +218,8 @@ class ReplicaSetController(Controller):
             # Unlike kube, pods deleted just now no longer count: a Deployment reading this status must not
             # take them for available while it decides how far to scale down.
             pods = [p for p in pods if object_key(p) not in deleted]
-        status = calculate_status(owner, pods, len(terminating) if kind.terminating else None, error)
-        written = await self._write_status(kind, owner, status)
+        status = calculate_status(owner, pods, terminating if kind.terminating else None, error)
+        written = await self._write_status(kind, key, owner, status)
         if error is not None:
             raise error
         return _recheck_after(written, pods)
@@ -290,11 +298,12 @@ class ReplicaSetController(Controller):
         await kind.recorder.event(owner, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
         return None
 
-    async def _write_status(self, kind: Kind, owner: JSON, status: JSON) -> JSON:
+    async def _write_status(self, kind: Kind, key: tuple[str, str], owner: JSON, status: JSON) -> JSON:
         """``updateReplicaSetStatus``: write when anything changed, retrying once on a stale read."""
         current = owner.get("status") or {}
         generation = owner["metadata"].get("generation", 0)
-        if json_equal(_comparable(current), _comparable(status)) and current.get("observedGeneration") == generation:
+        if (json_equal(_comparable(current), _comparable(status)) and current.get("observedGeneration") == generation
+                and self.written.consistent(key, owner.get("status"))):
             return owner
         meta = owner["metadata"]
         body = deep_copy(owner)
@@ -302,12 +311,22 @@ class ReplicaSetController(Controller):
             status["observedGeneration"] = body["metadata"].get("generation", 0)
             body["status"] = status
             try:
-                return await self.client.update(kind.resource, meta.get("namespace", ""), body, subresource="status")
+                written = await self.client.update(kind.resource, meta.get("namespace", ""), body,
+                                                   subresource="status")
+                self.written.remember(key, written.get("status"))
+                return written
             except Conflict:
                 if attempt:
                     raise
                 body = deep_copy(await self.client.get(kind.resource, meta.get("namespace", ""), meta["name"]))
         return owner
+
+
+def status_only(new: JSON, old: JSON) -> bool:
+    """Only ``status`` (or metadata nobody acts on) changed: same generation, owners and deletion state."""
+    a, b = new["metadata"], old["metadata"]
+    return (a.get("generation") == b.get("generation") and a.get("deletionTimestamp") == b.get("deletionTimestamp")
+            and a.get("ownerReferences") == b.get("ownerReferences"))
 
 
 def _comparable(status: JSON) -> JSON:
@@ -347,14 +366,14 @@ def calculate_status(owner: JSON, pods: list[JSON], terminating: int | None, err
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = int(spec.get("minReadySeconds") or 0)
     now = utcnow()
+    wanted_labels = template_labels.items()
     fully_labeled = ready = available = 0
     for pod in pods:
-        labels = pod["metadata"].get("labels") or {}
-        if all(labels.get(k) == v for k, v in template_labels.items()):
+        if wanted_labels <= (pod["metadata"].get("labels") or {}).items():
             fully_labeled += 1
         if is_pod_ready(pod):
             ready += 1
-            available += is_pod_available(pod, min_ready, now)
+            available += not min_ready or is_pod_available(pod, min_ready, now)
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
     failure = next((c for c in status.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
     if error is not None:

@@ -19,9 +19,10 @@ from nanokube.util.timeutil import parse_rfc3339
 
 
 def pod_ready_condition(pod: JSON) -> JSON | None:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
+    """The pod's Ready condition (shared, read-only)."""
+    for cond in (pod.get("status") or {}).get("conditions") or ():
         if cond.get("type") == "Ready":
-            return dict(cond)
+            return cond
     return None
 
 
@@ -52,9 +53,10 @@ def is_pod_active(pod: JSON) -> bool:
 
 
 def controller_ref(obj: JSON) -> JSON | None:
-    for ref in obj["metadata"].get("ownerReferences") or []:
+    """The owner reference with ``controller: true`` (shared, read-only)."""
+    for ref in obj["metadata"].get("ownerReferences") or ():
         if ref.get("controller"):
-            return dict(ref)
+            return ref
     return None
 
 
