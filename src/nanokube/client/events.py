@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 from nanokube.api.errors import ApiError, NotFound
@@ -20,6 +21,7 @@ from .interface import JSON, Client
 
 log = logging.getLogger(__name__)
 _AGGREGATE_SECONDS = 600.0
+_REMEMBERED = 4096
 
 
 class EventRecorder:
@@ -30,7 +32,8 @@ class EventRecorder:
         events = client.registry.get("", "v1", "events")
         assert events is not None
         self.events = events
-        self._recent: dict[tuple[str, ...], tuple[str, str, int, float]] = {}  # key -> (ns, name, count, at)
+        # key -> (ns, name, count, at), oldest first; bounded, so a busy kubelet's recorder stays cheap.
+        self._recent: OrderedDict[tuple[str, ...], tuple[str, str, int, float]] = OrderedDict()
 
     async def event(self, obj: JSON, type_: str, reason: str, message: str) -> None:
         meta = obj.get("metadata") or {}
@@ -72,11 +75,11 @@ class EventRecorder:
             self._recent.pop(key, None)
             return False
         self._recent[key] = (namespace, name, count + 1, time.monotonic())
+        self._recent.move_to_end(key)
         return True
 
     def _trim(self) -> None:
-        if len(self._recent) > 4096:
-            cutoff = time.monotonic() - _AGGREGATE_SECONDS
-            self._recent = {k: v for k, v in self._recent.items() if v[3] >= cutoff}
+        while len(self._recent) > _REMEMBERED:
+            self._recent.popitem(last=False)
 
 

@@ -48,7 +48,9 @@ class Strategy:
     # -- create ------------------------------------------------------------------------------------------
     def prepare_create(self, obj: JSON) -> None:
         """Wipe what a client may not set on create and set generation."""
-        if self.has_status:
+        # Nodes register with their status in one write (kube's node strategy keeps it); other kinds start
+        # from their initial status.
+        if self.has_status and (self.resource.group, self.resource.plural) != ("", "nodes"):
             obj.pop("status", None)
         if self.tracks_generation:
             obj["metadata"]["generation"] = 1
