@@ -160,3 +160,17 @@ def test_stuck_requeue_waits_for_the_deadline() -> None:
     set_condition(d["status"], new_condition("Progressing", "True", "ReplicaSetUpdated", "x", t - timedelta(seconds=10)))
     after = stuck_requeue(d, {"replicas": 2, "updatedReplicas": 2}, t)
     assert after is not None and 19 <= after <= 21.2
+
+
+def test_replica_failure_moves_up_to_the_deployment() -> None:
+    d = deployment(2)
+    new = rs("web-a", 2)
+    new["status"]["conditions"] = [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                    "message": "pods are forbidden", "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+    status = rollout_status(d, [new], new, now())
+    cond = get_condition(status, "ReplicaFailure")
+    assert cond and (cond["status"], cond["reason"], cond["message"], cond["lastUpdateTime"]) == (
+        "True", "FailedCreate", "pods are forbidden", "2026-01-01T00:00:00Z")
+    new["status"].pop("conditions")
+    d["status"] = status
+    assert get_condition(rollout_status(d, [new], new, now()), "ReplicaFailure") is None

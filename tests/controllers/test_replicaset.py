@@ -12,6 +12,7 @@ from nanokube.cmd.inprocess import InProcessCluster
 from nanokube.controllers.replicaset import (
     Expectations,
     ReplicaSetController,
+    WrittenStatus,
     calculate_status,
     pods_to_delete,
     slow_start_batch,
@@ -257,3 +258,13 @@ def test_expectations() -> None:
     expired = Expectations(ttl=-1)
     expired.expect_creations("k", 1)
     assert expired.satisfied("k")
+
+
+def test_written_status_echoes_and_stale_caches() -> None:
+    written = WrittenStatus()
+    assert written.consistent("k", {"replicas": 1}) and not written.is_echo("k", {"replicas": 1})
+    written.remember("k", {"replicas": 0})
+    assert written.is_echo("k", {"replicas": 0})
+    assert not written.consistent("k", {"replicas": 1})  # the cache lags our last write: write anyway
+    written.forget("k")
+    assert written.consistent("k", {"replicas": 1})

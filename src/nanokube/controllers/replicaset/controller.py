@@ -23,8 +23,6 @@ from nanokube.api.registry import Resource
 from nanokube.client.events import EventRecorder
 from nanokube.client.informer import Informer, object_key
 from nanokube.client.interface import JSON, Client
-from nanokube.util.timeutil import now as utcnow
-from nanokube.util.timeutil import parse_rfc3339, rfc3339
 
 from ..base import Controller
 from .expectations import Expectations, WrittenStatus
@@ -33,13 +31,12 @@ from .pods import (
     claim,
     controller_ref,
     is_pod_active,
-    is_pod_available,
     is_pod_ready,
     is_pod_terminal,
     owner_reference,
-    pod_ready_condition,
 )
 from .ranking import pods_to_delete
+from .status import calculate_status, comparable, recheck_after, status_only
 
 log = logging.getLogger(__name__)
 BURST_REPLICAS = 500
@@ -222,7 +219,7 @@ class ReplicaSetController(Controller):
         written = await self._write_status(kind, key, owner, status)
         if error is not None:
             raise error
-        return _recheck_after(written, pods)
+        return recheck_after(written, pods)
 
     async def _can_adopt(self, kind: Kind, owner: JSON) -> None:
         """Adopt only for an owner that still exists and is not being deleted (read fresh, not from cache)."""
@@ -302,7 +299,7 @@ class ReplicaSetController(Controller):
         """``updateReplicaSetStatus``: write when anything changed, retrying once on a stale read."""
         current = owner.get("status") or {}
         generation = owner["metadata"].get("generation", 0)
-        if (json_equal(_comparable(current), _comparable(status)) and current.get("observedGeneration") == generation
+        if (json_equal(comparable(current), comparable(status)) and current.get("observedGeneration") == generation
                 and self.written.consistent(key, owner.get("status"))):
             return owner
         meta = owner["metadata"]
@@ -320,19 +317,6 @@ class ReplicaSetController(Controller):
                     raise
                 body = deep_copy(await self.client.get(kind.resource, meta.get("namespace", ""), meta["name"]))
         return owner
-
-
-def status_only(new: JSON, old: JSON) -> bool:
-    """Only ``status`` (or metadata nobody acts on) changed: same generation, owners and deletion state."""
-    a, b = new["metadata"], old["metadata"]
-    return (a.get("generation") == b.get("generation") and a.get("deletionTimestamp") == b.get("deletionTimestamp")
-            and a.get("ownerReferences") == b.get("ownerReferences"))
-
-
-def _comparable(status: JSON) -> JSON:
-    keys = ("replicas", "fullyLabeledReplicas", "readyReplicas", "availableReplicas", "terminatingReplicas",
-            "conditions")
-    return {k: status.get(k) or (0 if k != "conditions" else None) for k in keys}
 
 
 def _namespace_terminating(err: ApiError) -> bool:
@@ -357,54 +341,3 @@ async def slow_start_batch(count: int, initial: int, create: Callable[[], Awaita
         count -= size
         size = min(2 * size, count)
     return done, None
-
-
-def calculate_status(owner: JSON, pods: list[JSON], terminating: int | None, error: ApiError | None) -> JSON:
-    """The new ``status`` from the claimed active pods (and the error of this round, if any)."""
-    status = deep_copy(owner.get("status") or {})
-    spec = owner.get("spec") or {}
-    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
-    min_ready = int(spec.get("minReadySeconds") or 0)
-    now = utcnow()
-    wanted_labels = template_labels.items()
-    fully_labeled = ready = available = 0
-    for pod in pods:
-        if wanted_labels <= (pod["metadata"].get("labels") or {}).items():
-            fully_labeled += 1
-        if is_pod_ready(pod):
-            ready += 1
-            available += not min_ready or is_pod_available(pod, min_ready, now)
-    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "ReplicaFailure"]
-    failure = next((c for c in status.get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
-    if error is not None:
-        if failure is None:
-            diff = len(pods) - int(spec.get("replicas", 1))
-            reason = "FailedCreate" if diff < 0 else ("FailedDelete" if diff > 0 else "")
-            failure = {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": rfc3339(now),
-                       "reason": reason, "message": error.message}
-        conditions.append(failure)
-    if conditions:
-        status["conditions"] = conditions
-    else:
-        status.pop("conditions", None)
-    status.update(replicas=len(pods), fullyLabeledReplicas=fully_labeled, readyReplicas=ready,
-                  availableReplicas=available)
-    if terminating is not None:
-        status["terminatingReplicas"] = terminating
-    return status
-
-
-def _recheck_after(owner: JSON, pods: list[JSON]) -> float | None:
-    """When a ready pod will have been ready for minReadySeconds, look again to count it available."""
-    min_ready = int((owner.get("spec") or {}).get("minReadySeconds") or 0)
-    if not min_ready:
-        return None
-    now = utcnow().timestamp()
-    waits = []
-    for pod in pods:
-        cond = pod_ready_condition(pod) or {}
-        if cond.get("status") == "True" and cond.get("lastTransitionTime"):
-            left = parse_rfc3339(cond["lastTransitionTime"]).timestamp() + min_ready - now
-            if left >= 0:
-                waits.append(left)
-    return min(waits) + 0.1 if waits else None
