@@ -20,10 +20,12 @@ from nanokube.api.registry import Registry
 from nanokube.apiserver.app import APIServer, APIServerSettings
 from nanokube.apiserver.storage import DeleteOptions, ListOptions, ObjectStorage
 from nanokube.apiserver.strategies import StrategyOptions
+from nanokube.client.leaderelection import LeaderElector, LeaseSettings
 from nanokube.client.local import LocalClient
 from nanokube.controllers.manager import ControllerManager, default_controllers
 from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
 from nanokube.kubelet.sim import SimSettings, Simulator
+from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
 from nanokube.store.interface import Store
 from nanokube.store.memory import MemoryStore
 from nanokube.store.sqlite import SqliteStore
@@ -72,6 +74,16 @@ def open_store(settings: ClusterSettings) -> Store:
 
 def local_client(storage: ObjectStorage, server: APIServer) -> LocalClient:
     return LocalClient(storage, ListOptions, DeleteOptions, subresources=server.rest.sub)
+
+
+async def run_scheduler(client: LocalClient, identity: str, stop: asyncio.Event) -> None:
+    """The scheduler, while this process holds the ``kube-scheduler`` Lease (one scheduler acts at a time)."""
+    elector = LeaderElector(client, LeaseSettings("kube-scheduler", identity))
+
+    async def lead(done: asyncio.Event) -> None:
+        await Scheduler(client, SchedulerSettings()).run(stop=done)
+
+    await elector.run(lead, stop=stop)
 
 
 class ControlPlane:
@@ -134,6 +146,7 @@ class ControlPlane:
                                               monitor_period=min(5.0, s.node_grace_period / 4))
             manager = ControllerManager(client, default_controllers(lifecycle))
             tasks.append(asyncio.create_task(manager.run(stop=stop), name="controllers"))
+            tasks.append(asyncio.create_task(run_scheduler(client, manager.identity, stop), name="scheduler"))
             if s.sim_nodes:
                 sim = Simulator(client, SimSettings(nodes=s.sim_nodes, cpu=s.sim_cpu, memory=s.sim_memory,
                                                     pods=s.sim_pods, labels=dict(s.sim_labels),
