@@ -228,3 +228,36 @@ async def test_max_unavailable_replaces_that_many_pods_at_once(policy: str) -> N
         async with kube.kubelet(bind=True):
             await eventually(lambda: _all_images(kube, "nginx:1.26", 4))
             await eventually(lambda: _rolled_out(kube))
+
+
+async def test_a_member_waits_for_the_claim_an_earlier_pod_still_owns() -> None:
+    async with InProcessCluster() as cluster, running(StatefulSetController(cluster.client)):  # no collector
+        kube = Kube(cluster)
+        policy = {"whenDeleted": "Retain", "whenScaled": "Delete"}
+        async with kube.kubelet():
+            await kube.create_set(sts_manifest("web", 2, persistentVolumeClaimRetentionPolicy=policy))
+            await eventually(lambda: _status(kube, readyReplicas=2))
+            old_pod = (await kube.pod_map())["web-1"]["metadata"]["uid"]
+            await kube.patch_set("web", {"spec": {"replicas": 1}})
+            await eventually(lambda: _no_pod(kube, "web-1"), what="web-1 scaled away")
+        claim = (await kube.claim_map())["www-web-1"]
+        assert [r["uid"] for r in claim["metadata"]["ownerReferences"]] == [old_pod]  # for the collector
+
+        await kube.patch_set("web", {"spec": {"replicas": 2}})
+        await eventually(lambda: _status(kube, observedGeneration=3))
+        await asyncio.sleep(0.2)
+        assert await kube.names() == ["web-0"]  # the claim is about to go with the old web-1: wait
+        await kube.client.delete(kube.pvcs, NS, "www-web-1")  # what the collector would do
+        await eventually(lambda: _claims_are(kube, "www-web-0", "www-web-1"), what="a fresh claim")
+        await eventually(lambda: _has_pod(kube, "web-1"), what="the new web-1")
+        fresh = (await kube.claim_map())["www-web-1"]
+        assert fresh["metadata"]["uid"] != claim["metadata"]["uid"]
+        assert not fresh["metadata"].get("ownerReferences")  # in range again: nobody takes it along
+
+
+async def _no_pod(kube: Kube, name: str) -> bool:
+    return name not in await kube.names()
+
+
+async def _has_pod(kube: Kube, name: str) -> bool:
+    return name in await kube.names()
