@@ -17,7 +17,7 @@ same number of pods, no API, no framework — how fast the arithmetic alone goes
 
 Prints one JSON line per measurement. Target: >= 1,000 pods/s at 5,000 nodes (kube's own thresholds for
 SchedulingBasic are 680 and 810 pods/s). Usage: ``python bench/scheduler_bench.py [--quick] [--nodes N]
-[--pods 10000,50000] [--modes queued,streaming] [--profile FILE]``.
+[--pods 10000,50000] [--modes queued,streaming] [--no-events] [--gc-freeze] [--profile FILE]``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import pstats
 import sys
@@ -196,10 +197,15 @@ async def main() -> int:
     parser.add_argument("--pods", default="10000,50000", help="measured sizes, comma separated")
     parser.add_argument("--modes", default="queued,streaming")
     parser.add_argument("--no-events", action="store_true", help="skip the Scheduled event per pod")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() after setup and a larger gen-0 threshold (what a server process could do)")
     parser.add_argument("--profile", help="write cProfile stats of each measured phase to FILE.<mode>.<pods>")
     args = parser.parse_args()
     if args.quick:
         args.nodes, args.init_pods, args.pods, args.modes = 1000, 200, "2000", "queued"
+    if args.gc_freeze:
+        gc.freeze()
+        gc.set_threshold(50000, 20, 100)
     settings = SchedulerSettings(seed=1, scheduled_events=not args.no_events)
     async with InProcessCluster(window=200000) as cluster:
         bench = Bench(cluster, settings)

@@ -90,8 +90,9 @@ class Feeds:
         if node:
             self._assigned(uid, obj, node)
             return
-        if terminal(obj) or (obj.get("spec") or {}).get("schedulerName", "default-scheduler") != self.scheduler_name:
-            self.queue.delete(uid)
+        if terminal(obj) or meta.get("deletionTimestamp") or \
+                (obj.get("spec") or {}).get("schedulerName", "default-scheduler") != self.scheduler_name:
+            self.queue.delete(uid)  # ended, going away, or another scheduler's: not ours to place
             return
         if self.snapshot.is_assumed(uid):
             return  # our binding is on its way; this is an older version of the pod

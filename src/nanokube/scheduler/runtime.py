@@ -178,7 +178,7 @@ class Framework:
         passed = diagnosis.alive.copy()
         if diagnosis.outside is not None:
             passed &= ~diagnosis.outside
-        first = np.full(passed.shape[0], -1, np.int16)
+        first: np.ndarray | None = None  # built at the first rejection: most cycles reject nothing
         names: list[str] = []
         results: list[FilterResult | None] = []
         for index, plugin in enumerate(self.profile.filter):
@@ -192,6 +192,8 @@ class Framework:
                 continue
             newly = passed & ~result.passed
             if newly.any():
+                if first is None:
+                    first = np.full(passed.shape[0], -1, np.int16)
                 first[newly] = index
                 passed &= result.passed
                 diagnosis.unschedulable_plugins.add(plugin.name)

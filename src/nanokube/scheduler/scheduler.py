@@ -175,7 +175,7 @@ class Scheduler:
     def schedule_one(self, qp: QueuedPod) -> _Binding | None:
         """One scheduling cycle; returns the binding to run, or None when the pod failed (and was requeued)."""
         pod = qp.info
-        if pod.uid in self.snapshot.pods:
+        if pod.uid in self.snapshot.pods or pod.terminating:
             self.queue.done(pod.uid)
             return None
         self.stats["attempts"] += 1

@@ -54,6 +54,7 @@ class NodeResourcesFit:
     def __init__(self, strategy: str = LEAST_ALLOCATED, weights: dict[str, int] | None = None) -> None:
         self.strategy = strategy
         self.weights = weights or {"cpu": 1, "memory": 1}
+        self._weights = np.array([[self.weights.get("cpu", 0)], [self.weights.get("memory", 0)]], np.int64)
 
     def pre_filter(self, state: CycleState, pod: PodInfo, snap: Snapshot) -> tuple[PreFilterResult | None, Status]:
         fit_vector(pod, snap.table)
@@ -76,24 +77,19 @@ class NodeResourcesFit:
         return FilterResult(passed, reasons, unresolvable)
 
     def score(self, state: CycleState, pod: PodInfo, snap: Snapshot, rows: Rows) -> Scores:
+        """Per resource ``(cap - req) * 100 // cap`` (or ``req * 100 // cap``), 0 past capacity; then the weighted
+        mean over the resources the node has at all (kube's resourceAllocationScorer)."""
         table = snap.table
-        total = np.zeros(rows.shape[0], np.int64)
-        weight_sum = np.zeros(rows.shape[0], np.int64)
-        for name, column, request in (("cpu", 0, pod.nonzero_cpu), ("memory", 1, pod.nonzero_mem)):
-            weight = self.weights.get(name, 0)
-            if not weight:
-                continue
-            cap = table.alloc[CPU if column == 0 else MEMORY][rows]
-            req = table.nonzero[column][rows] + request
-            safe = np.maximum(cap, 1)
-            if self.strategy == MOST_ALLOCATED:
-                score = np.minimum(req, cap) * 100 // safe
-            else:
-                score = np.where(req > cap, 0, (cap - req) * 100 // safe)
-            has = cap > 0
-            total += np.where(has, score * weight, 0)
-            weight_sum += has * weight
-        return np.where(weight_sum > 0, total // np.maximum(weight_sum, 1), 0)
+        cap = table.alloc[CPU: MEMORY + 1][:, rows]
+        req = table.nonzero[:, rows] + np.array([[pod.nonzero_cpu], [pod.nonzero_mem]], np.int64)
+        safe = np.maximum(cap, 1)
+        if self.strategy == MOST_ALLOCATED:
+            per_resource = np.minimum(req, cap) * 100 // safe
+        else:
+            per_resource = np.maximum(cap - req, 0) * 100 // safe
+        weights = self._weights * (cap > 0)
+        total = (per_resource * weights).sum(axis=0)
+        return total // np.maximum(weights.sum(axis=0), 1)
 
 
 def _nominated(pod: PodInfo, snap: Snapshot, index: Any, values: np.ndarray, short: np.ndarray) -> None:
@@ -125,13 +121,11 @@ class BalancedAllocation:
 
     def score(self, state: CycleState, pod: PodInfo, snap: Snapshot, rows: Rows) -> Scores:
         table = snap.table
-        fractions = []
-        present = []
-        for row, name in ((CPU, "cpu"), (MEMORY, "memory")):
-            cap = table.alloc[row][rows]
-            req = table.used[row][rows] + pod.requests.get(name, 0)
-            fractions.append(np.minimum(req / np.maximum(cap, 1), 1.0))
-            present.append(cap > 0)
-        both = present[0] & present[1]
-        std = np.where(both, np.abs(fractions[0] - fractions[1]) / 2, 0.0)
+        cap = table.alloc[CPU: MEMORY + 1][:, rows]
+        req = table.used[CPU: MEMORY + 1][:, rows] + np.array(
+            [[pod.requests.get("cpu", 0)], [pod.requests.get("memory", 0)]], np.int64)
+        fraction = np.minimum(req / np.maximum(cap, 1), 1.0)
+        std = np.abs(fraction[0] - fraction[1]) / 2
+        if not cap.all():  # a resource the node lacks leaves one fraction: no deviation
+            std[~cap.all(axis=0)] = 0.0
         return ((1 - std) * 100).astype(np.int64)
