@@ -158,3 +158,29 @@ async def test_priority_classes_and_preemption(env: Env) -> None:
     assert "Preempted" in reasons
     vip_events = {e["reason"]: e["message"] for e in await env.events_of("vip")}
     assert vip_events["FailedScheduling"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
+
+
+async def test_a_pod_waiting_for_affinity_is_retried_when_its_partner_is_scheduled(env: Env) -> None:
+    await env.node(node("a", labels={"zone": "z1"}))
+    await env.node(node("b", labels={"zone": "z2"}))
+    await env.nodes_seen(2)
+    near = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": "zone"}]}}
+    await env.pod(pod("app", affinity=near))
+    condition = await eventually(lambda: env.condition("app"))
+    assert condition["message"].startswith("0/2 nodes are available: 2 node(s) didn't match pod affinity rules.")
+    await env.pod(pod("db", labels={"app": "db"}, nodeSelector={"zone": "z2"}))
+    assert await eventually(lambda: env.bound("db")) == "b"
+    assert await eventually(lambda: env.bound("app"), what="app bound near db") == "b"
+
+
+async def test_spread_constraints_place_pods_evenly(env: Env) -> None:
+    for name, zone in (("a", "z1"), ("b", "z2"), ("c", "z3")):
+        await env.node(node(name, labels={"zone": zone}))
+    await env.nodes_seen(3)
+    spread = [{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+               "labelSelector": {"matchLabels": {"app": "web"}}}]
+    for i in range(6):
+        await env.pod(pod(f"web-{i}", labels={"app": "web"}, topologySpreadConstraints=spread))
+    placed = [await eventually(lambda i=i: env.bound(f"web-{i}")) for i in range(6)]  # type: ignore[misc]
+    assert sorted(placed) == ["a", "a", "b", "b", "c", "c"]

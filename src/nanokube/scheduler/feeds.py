@@ -109,6 +109,7 @@ class Feeds:
 
     def _assigned(self, uid: str, obj: JSON, node: str) -> None:
         known = self.snapshot.pods.get(uid)
+        confirmed = self.snapshot.is_assumed(uid)  # our own binding coming back: a new pod for everyone else
         self.queue.delete(uid)
         self.snapshot.clear_nomination(uid)
         if known is not None and known[1] == node and _same_shape(known[0].pod, obj):
@@ -118,8 +119,12 @@ class Feeds:
         else:
             info = self._resolved(obj)
         self.snapshot.add_pod(info, node)
-        if self.queue.has_unschedulable:
-            self.queue.move(q.POD_ADD if known is None else q.POD_UPDATE, obj)
+        if not self.queue.has_unschedulable:
+            return
+        if known is None or known[1] != node or confirmed:
+            self.queue.move(q.POD_ADD, obj)
+        elif known[0].labels != info.labels:
+            self.queue.move(q.POD_UPDATE, obj)  # status-only updates (kubelets) help nobody: no event
 
     def _resolved(self, obj: JSON) -> PodInfo:
         info = PodInfo.of(obj, self.priority_of(obj))
