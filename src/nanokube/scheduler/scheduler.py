@@ -55,6 +55,9 @@ class SchedulerSettings:
     flush_interval: float = 1.0
     bind_workers: int = 8
     bind_queue: int = 512
+    # Bindings not yet seen back through the pod watch: past this many the loop waits for its informer, so a
+    # burst never overruns the watch buffer (which would cost a relist of every pod).
+    max_unconfirmed: int = 1000
     scheduled_events: bool = True  # the "Successfully assigned ns/pod to node" event per pod
     seed: int | None = None  # for the tie-breaking and preemption randomness
 
@@ -112,6 +115,7 @@ class Scheduler:
         self.ready = asyncio.Event()
         self._binds: asyncio.Queue[_Binding] = asyncio.Queue(maxsize=s.bind_queue)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._binding = 0  # binding cycles under way (their pods are assumed, not yet bound)
 
     # -- running --------------------------------------------------------------------------------------------
 
@@ -154,6 +158,20 @@ class Scheduler:
             if binding is not None:
                 await self._binds.put(binding)
             await asyncio.sleep(0)  # let binders and informers run between cycles
+            if self._unconfirmed() > self.settings.max_unconfirmed:
+                await self._catch_up()
+
+    def _unconfirmed(self) -> int:
+        """Pods bound (the write done) whose binding the informer has not delivered yet."""
+        return len(self.snapshot.assumed) - self._binding
+
+    async def _catch_up(self) -> None:
+        """Give the pod informer time to confirm our bindings (at most a second: it may be relisting)."""
+        deadline = asyncio.get_running_loop().time() + 1.0
+        while self._unconfirmed() > self.settings.max_unconfirmed // 2:
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.001)
 
     async def _flusher(self) -> None:
         while True:
@@ -195,6 +213,7 @@ class Scheduler:
             self.snapshot.forget(pod.uid)
             self._failed(qp, cycle, status, {status.plugin})
             return None
+        self._binding += 1
         return _Binding(qp, state, result.node, cycle, waiting)
 
     def _unschedulable(self, qp: QueuedPod, state: CycleState, result: ScheduleResult, cycle: int) -> None:
@@ -262,6 +281,12 @@ class Scheduler:
                 log.exception("binding %s failed", binding.qp.info.key)
 
     async def _bind_cycle(self, b: _Binding) -> None:
+        try:
+            await self._bind(b)
+        finally:
+            self._binding -= 1
+
+    async def _bind(self, b: _Binding) -> None:
         pod = b.qp.info
         status = Status()
         if b.waiting is not None:
