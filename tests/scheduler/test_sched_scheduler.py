@@ -12,6 +12,7 @@ from sched_helpers import eventually, node, pod
 
 from nanokube.api.errors import NotFound
 from nanokube.cmd.inprocess import InProcessCluster
+from nanokube.scheduler.framework import SKIP, Status
 from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
 
 JSON = dict[str, Any]
@@ -184,3 +185,52 @@ async def test_spread_constraints_place_pods_evenly(env: Env) -> None:
         await env.pod(pod(f"web-{i}", labels={"app": "web"}, topologySpreadConstraints=spread))
     placed = [await eventually(lambda i=i: env.bound(f"web-{i}")) for i in range(6)]  # type: ignore[misc]
     assert sorted(placed) == ["a", "a", "b", "b", "c", "c"]
+
+
+class FlakyBinder:
+    """Refuses to bind until told otherwise, as an API server that is failing would."""
+
+    name = "FlakyBinder"
+
+    def __init__(self) -> None:
+        self.failing = True
+
+    async def bind(self, state: Any, pod: Any, node: str) -> Status:
+        return Status.error("etcdserver: request timed out") if self.failing else SKIP
+
+
+async def test_a_failed_binding_is_taken_back_reported_and_retried(env: Env) -> None:
+    flaky = FlakyBinder()
+    profile = env.scheduler.framework.profile
+    profile.bind = [flaky, *profile.bind]
+    await env.node(node("a", cpu="1"))
+    await env.nodes_seen(1)
+    await env.pod(pod("p", cpu="600m"))
+    condition = await eventually(lambda: env.condition("p"), what="the failure reported")
+    assert condition["reason"] == "SchedulerError"
+    assert condition["message"] == 'running Bind plugin "FlakyBinder": etcdserver: request timed out'
+    table = env.scheduler.snapshot.table
+    assert table.used[1, table.rows["a"]] == 0  # the assumption was taken back
+    flaky.failing = False
+    assert await eventually(lambda: env.bound("p"), what="bound after the backoff") == "a"
+
+
+async def test_priority_comes_from_the_class_or_the_global_default(env: Env) -> None:
+    await env.client.create(env.classes, "", {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                                              "metadata": {"name": "batch"}, "value": 10,
+                                              "preemptionPolicy": "Never"})
+    await env.client.create(env.classes, "", {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                                              "metadata": {"name": "everyone"}, "value": 5, "globalDefault": True})
+    feeds = env.scheduler.feeds
+    await eventually(lambda: _ready(len(feeds.informers["priorityclasses"].cache) >= 2))
+    classed = await env.pod(pod("classed", priorityClassName="batch"))
+    plain = await env.pod(pod("plain"))
+    assert feeds.priority_of(classed) == 10 and feeds.policy_of(classed) == "Never"
+    assert feeds.priority_of(plain) == 0  # the API server already wrote priority 0 into the spec
+    del plain["spec"]["priority"]
+    assert feeds.priority_of(plain) == 5
+    assert feeds.priority_of({"metadata": {}, "spec": {"priorityClassName": "system-node-critical"}}) == 2000001000
+
+
+async def _ready(value: bool) -> bool:
+    return value
