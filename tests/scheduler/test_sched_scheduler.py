@@ -151,9 +151,12 @@ async def test_priority_classes_and_preemption(env: Env) -> None:
     if "gone" not in victim:
         conditions = {c["type"]: c for c in victim["status"].get("conditions") or []}
         assert conditions["DisruptionTarget"]["reason"] == "PreemptionByScheduler"
+
+        async def nominated() -> str:
+            return str((await env.get("vip"))["status"].get("nominatedNodeName") or "")
+
+        assert await eventually(nominated, what="vip nominated") == "only"
         await env.client.delete(env.pods, "default", "victim", grace_period_seconds=0)  # what a kubelet confirms
-    vip = await env.get("vip")
-    assert vip["status"].get("nominatedNodeName") in ("only", None)
     assert await eventually(lambda: env.bound("vip"), what="vip bound after the preemption") == "only"
     reasons = [e["reason"] for e in await env.events_of("victim")]
     assert "Preempted" in reasons
