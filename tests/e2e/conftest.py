@@ -11,7 +11,7 @@ from .cluster import Cluster, unique
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(tmp_path_factory.mktemp("nanokube"))
-    c.start()
+    c.start("--sim-nodes", "3")
     yield c
     c.stop()
 

@@ -19,9 +19,6 @@ import pytest
 
 from .cluster import Cluster, unique
 
-pytestmark = pytest.mark.skip(reason="needs the scheduler and the DaemonSet controller wired into nanokube up "
-                                     "--sim-nodes")
-
 STATUS_TIMEOUT = "--timeout=90s"
 SIM_NODES = 3
 

@@ -15,8 +15,6 @@ import pytest
 
 from .cluster import Cluster, unique
 
-pytestmark = pytest.mark.skip(reason="needs sim nodes wired into nanokube up")
-
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:

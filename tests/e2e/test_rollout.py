@@ -12,11 +12,7 @@ import json
 import time
 from collections.abc import Callable
 
-import pytest
-
 from .cluster import Cluster
-
-pytestmark = pytest.mark.skip(reason="needs sim nodes wired into nanokube up")
 
 STATUS_TIMEOUT = "--timeout=90s"
 

@@ -14,7 +14,7 @@ import pytest
 
 from .cluster import Cluster, unique
 
-pytestmark = pytest.mark.skip(reason="needs sim nodes wired into nanokube up")
+pytestmark = pytest.mark.skip(reason="needs PVC binding (the local-path provisioner) wired into nanokube up")
 
 WEB = """
 apiVersion: v1

@@ -16,6 +16,7 @@ from nanokube.client.leaderelection import LeaderElector, LeaseSettings
 from .base import Controller
 from .cronjob import CronJobController
 from .daemonset import DaemonSetController
+from .deployment import DeploymentController
 from .endpoints import EndpointsController
 from .gc import GarbageCollector
 from .job import JobController, TTLAfterFinishedController
@@ -24,6 +25,7 @@ from .nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
 from .podgc import PodGCController
 from .replicaset import ReplicaSetController
 from .serviceaccount import ServiceAccountController
+from .statefulset import StatefulSetController
 
 log = logging.getLogger(__name__)
 ControllerFactory = Callable[[Client], Controller]
@@ -39,6 +41,8 @@ def default_controllers(node_lifecycle: NodeLifecycleSettings | None = None) -> 
         lambda client: NodeLifecycleController(client, lifecycle),
         PodGCController,
         ReplicaSetController,
+        DeploymentController,
+        StatefulSetController,
         DaemonSetController,
         JobController,
         CronJobController,
