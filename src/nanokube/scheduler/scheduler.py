@@ -71,19 +71,6 @@ class _Binding:
     waiting: WaitingPod | None
 
 
-class _Recorder(EventRecorder):
-    """An EventRecorder whose aggregation cache stays bounded by dropping the oldest entries. (client/events.py's
-    ``_trim`` keeps every entry younger than its 10-minute window, so past 4,096 distinct events — one
-    ``Scheduled`` event per pod — it rebuilds the whole cache on every event.)"""
-
-    limit = 4096
-
-    def _trim(self) -> None:
-        recent = self._recent
-        while len(recent) > self.limit:
-            del recent[next(iter(recent))]
-
-
 def fits_new_node(pod: PodInfo, event: str, obj: object) -> bool:
     """NodeResourcesFit's queueing hint: a node added or resized matters only if the pod could fit on it empty."""
     if event not in (q.NODE_ADD, q.NODE_ALLOCATABLE) or not isinstance(obj, dict):
@@ -103,7 +90,7 @@ class Scheduler:
                                      max_unschedulable=s.max_unschedulable, pop_from_backoff=s.pop_from_backoff,
                                      hints={"NodeResourcesFit": fits_new_node})
         self.feeds = Feeds(client, self.snapshot, self.queue, s.scheduler_name)
-        self.recorder = _Recorder(client, s.scheduler_name)
+        self.recorder = EventRecorder(client, s.scheduler_name)
         self.handle = Handle(client, dict(self.feeds.caches()), self.recorder, s.scheduler_name)
         self.snapshot.namespace_labels = self.handle.namespace_labels
         profile = default_profile(self.handle, s.profile, lambda: self.framework, submit=self._submit, rng=self.rng)
