@@ -8,6 +8,7 @@ keys. ``synced`` is set once the first list is in the cache.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -58,8 +59,21 @@ class Informer:
     async def run(self, *, stop: asyncio.Event) -> None:
         delay = 0.1
         while not stop.is_set():
+            # The watch runs as its own task so that ``stop`` can cancel it: the event loop stays a plain
+            # ``async for`` with no per-event futures.
+            task = asyncio.create_task(self._list_and_watch())
+            stopped = asyncio.create_task(stop.wait())
             try:
-                await self._list_and_watch(stop)
+                await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                return
+            try:
+                task.result()
                 delay = 0.1
             except Expired:
                 log.debug("%s watch expired; relisting", self.resource.qualified)
@@ -68,7 +82,7 @@ class Informer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    async def _list_and_watch(self, stop: asyncio.Event) -> None:
+    async def _list_and_watch(self) -> None:
         listed = await self.client.list(self.resource, self.namespace, label_selector=self.label_selector,
                                         field_selector=self.field_selector)
         fresh = {object_key(o): o for o in listed.items}
@@ -86,26 +100,14 @@ class Informer:
         self.synced.set()
         stream = self.client.watch(self.resource, self.namespace, resource_version=listed.resource_version,
                                    label_selector=self.label_selector, field_selector=self.field_selector)
-        stop_task = asyncio.ensure_future(stop.wait())
         try:
-            iterator = stream.__aiter__()
-            while True:
-                next_task = asyncio.ensure_future(iterator.__anext__())
-                next_task.add_done_callback(_consume)
-                done, _ = await asyncio.wait({next_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-                if next_task not in done:
-                    next_task.cancel()
-                    return
-                try:
-                    event = next_task.result()
-                except StopAsyncIteration:
-                    return
+            async for event in stream:
                 self._apply(event.type, event.object)
         finally:
-            stop_task.cancel()
             aclose: Any = getattr(stream, "aclose", None)
             if aclose is not None:
-                await aclose()
+                with contextlib.suppress(Exception):
+                    await aclose()
 
     def _apply(self, kind: str, obj: JSON) -> None:
         if kind == "BOOKMARK":
@@ -119,8 +121,3 @@ class Informer:
         self.cache[key] = obj
         self._emit("ADDED" if old is None else "MODIFIED", obj, old)
 
-
-def _consume(task: asyncio.Future[Any]) -> None:
-    """Retrieve the outcome of a watch step nobody waits for any more (the informer was stopped)."""
-    if not task.cancelled():
-        task.exception()
