@@ -218,3 +218,23 @@ async def test_daemonset_template_generation_counts_template_changes(storage: Ob
     body["spec"]["minReadySeconds"] = 5
     again = await storage.update(daemonsets, "default", "ds", replace_with(body))
     assert again.obj["metadata"]["annotations"]["deprecated.daemonset.template.generation"] == "2"
+
+
+async def test_priority_class_admission(storage: ObjectStorage) -> None:
+    from nanokube.apiserver.priority import PriorityAdmission
+
+    storage.admitters.append(PriorityAdmission(storage).admit)
+    pods = res(storage, "", "pods")
+    classes = storage.registry.get("scheduling.k8s.io", "v1", "priorityclasses")
+    await storage.create(classes, "", {"metadata": {"name": "high"}, "value": 1000,
+                                       "preemptionPolicy": "Never"})
+    spec = {"containers": [{"name": "c", "image": "x"}]}
+    pod = await storage.create(pods, "default", {"metadata": {"name": "a"},
+                                                 "spec": {**spec, "priorityClassName": "high"}})
+    assert pod["spec"]["priority"] == 1000 and pod["spec"]["preemptionPolicy"] == "Never"
+    with pytest.raises(Forbidden, match='pods "b" is forbidden: no PriorityClass with name nope was found'):
+        await storage.create(pods, "default", {"metadata": {"name": "b"},
+                                               "spec": {**spec, "priorityClassName": "nope"}})
+    await storage.create(classes, "", {"metadata": {"name": "dflt"}, "value": 7, "globalDefault": True})
+    pod = await storage.create(pods, "default", {"metadata": {"name": "c"}, "spec": spec})
+    assert pod["spec"]["priority"] == 7 and pod["spec"]["priorityClassName"] == "dflt"

@@ -27,6 +27,7 @@ from .crd import CustomResources
 from .handlers import RestHandler, json_response
 from .negotiation import choose_output
 from .openapi import OpenAPI
+from .priority import PriorityAdmission
 from .services import ServiceAllocator
 from .storage import ObjectStorage
 from .watchstream import WatchStream
@@ -74,6 +75,7 @@ class APIServer:
         self.rest.sub.rest = self.rest
         self.services = ServiceAllocator(storage, settings.service_cidr, settings.node_port_range)
         storage.admitters.append(self.services.admit)
+        storage.admitters.append(PriorityAdmission(storage).admit)
         self.crds = CustomResources(storage, self.registry, self.openapi, self.rest.sub)
         storage.after_write.append(self.crds.after_write)
         self.ready = asyncio.Event()
