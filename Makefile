@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: up test lint unit e2e bench clean venv deps test-deps
+# Debian packages the native runtime (runc containers, CNI pod networks, images) and its tests use.
+SYSTEM_PACKAGES := runc containernetworking-plugins iproute2 nftables busybox-static docker-registry
+
+.PHONY: up test lint unit e2e bench clean venv deps test-deps system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +23,20 @@ $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.deps
 
-deps: $(VENV)/.deps
-test-deps: $(VENV)/.test-deps
+deps: $(VENV)/.deps system-deps
+test-deps: $(VENV)/.test-deps system-deps
+
+# As root on Debian, install what the native runtime needs; elsewhere say why it is skipped.
+system-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:" $$missing; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  fi; \
+	else \
+	  echo "note: not root on Debian; skipping $(SYSTEM_PACKAGES) (real containers need root; simulated nodes work)"; \
+	fi
 
 up: deps
 	$(BIN)/nanokube up $(ARGS)
