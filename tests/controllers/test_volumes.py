@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from nanokube.api.errors import ApiError, NotFound
@@ -113,7 +114,7 @@ async def test_static_binding_takes_the_smallest_fitting_volume_of_the_class() -
             await api.c.create(api.pvs, "", body)
         # Volumes start Pending; the controller makes them Available (a claim binds whatever is Available).
         for name in ("small", "mid", "big", "fast", "shared"):
-            await eventually(lambda n=name: _with_phase(api, n, "Available"))
+            await eventually(partial(_with_phase, api, name, "Available"))
         await api.c.create(api.pvcs, "default", pvc_body("data", "2Gi", ["ReadWriteOnce"]))
 
         async def bound() -> JSON:
@@ -135,7 +136,7 @@ async def test_static_binding_takes_the_smallest_fitting_volume_of_the_class() -
         assert pv["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] == "yes"
         assert "kubernetes.io/pv-protection" in pv["metadata"]["finalizers"]
         for name in ("small", "big", "fast", "shared"):
-            other = await eventually(lambda n=name: _with_phase(api, n, "Available"))
+            other = await eventually(partial(_with_phase, api, name, "Available"))
             assert "claimRef" not in other["spec"]
 
         # A ReadWriteMany claim can only have the ReadWriteMany volume.
@@ -163,7 +164,7 @@ async def test_selectors_and_prebinding() -> None:
                                                 claim_ref={"namespace": "default", "name": "mine"}))
         await api.c.create(api.pvs, "", pv_body("named", "2Gi", ["ReadWriteOnce"]))
         for name in ("plain", "ssd", "reserved", "named"):
-            await eventually(lambda n=name: _with_phase(api, n, "Available"))
+            await eventually(partial(_with_phase, api, name, "Available"))
         await api.c.create(api.pvcs, "default", pvc_body(
             "picky", "1Gi", ["ReadWriteOnce"], selector={"matchLabels": {"disk": "ssd"}}))
         await api.c.create(api.pvcs, "default", pvc_body("mine", "1Gi", ["ReadWriteOnce"]))
