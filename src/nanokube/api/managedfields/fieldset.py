@@ -56,15 +56,35 @@ def field(name: str) -> str:
     return "f:" + name
 
 
+_PLAIN = frozenset('"\\<>&\u2028\u2029')
+
+
+def _scalar_json(value: Any) -> str:
+    """go_json for the scalars keys are made of, without going through the json module."""
+    kind = type(value)
+    if kind is str:
+        if value.isprintable() and _PLAIN.isdisjoint(value):
+            return '"' + value + '"'
+    elif kind is int:
+        return str(value)
+    elif kind is bool:
+        return "true" if value else "false"
+    elif value is None:
+        return "null"
+    return go_json(value)
+
+
 def key_element(fields: Iterable[tuple[str, Any]]) -> str:
     """The element of a keyed list item: ``k:{"containerPort":80,"protocol":"TCP"}`` (key fields sorted)."""
-    return "k:" + go_json(dict(sorted(fields, key=lambda kv: kv[0])))
+    body = ",".join(_scalar_json(k) + ":" + _scalar_json(v) for k, v in sorted(fields, key=lambda kv: kv[0]))
+    return "k:{" + body + "}"
 
 
 def value_element(value: Any) -> str:
-    return "v:" + go_json(value)
+    return "v:" + _scalar_json(value)
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_element(text: str) -> str | None:
     """The canonical form of a serialized element; None for element kinds kube does not know (it drops them)."""
     if len(text) < 2 or text[1] != ":":
@@ -173,18 +193,25 @@ class FieldSet:
     __slots__ = ("_paths", "_prefixes")
 
     def __init__(self, paths: Iterable[Path] = ()) -> None:
-        self._paths: frozenset[Path] = frozenset(p for p in paths if p)
+        self._paths: frozenset[Path] = frozenset(paths).difference(((),))
         self._prefixes: frozenset[Path] | None = None
+
+    @classmethod
+    def _of(cls, paths: frozenset[Path]) -> FieldSet:
+        out = cls.__new__(cls)
+        out._paths = paths
+        out._prefixes = None
+        return out
 
     # set algebra
     def __or__(self, other: FieldSet) -> FieldSet:
-        return FieldSet(self._paths | other._paths)
+        return FieldSet._of(self._paths | other._paths)
 
     def __and__(self, other: FieldSet) -> FieldSet:
-        return FieldSet(self._paths & other._paths)
+        return FieldSet._of(self._paths & other._paths)
 
     def __sub__(self, other: FieldSet) -> FieldSet:
-        return FieldSet(self._paths - other._paths)
+        return FieldSet._of(self._paths - other._paths)
 
     union = __or__
     intersection = __and__
@@ -227,6 +254,9 @@ class FieldSet:
         """Paths in kube's iteration order: at each level the members first, then each child's subtree."""
         yield from _iterate(_trie(self._paths), ())
 
+    def trie(self) -> TrieNode:
+        return _trie(self._paths)
+
     def strings(self) -> list[str]:
         return [path_string(p) for p in self]
 
@@ -247,28 +277,30 @@ class FieldSet:
         return cls(out)
 
 
-class _Node:
+class TrieNode:
+    """The paths of a set as a tree: a node per element, marked when its path is a member."""
+
     __slots__ = ("children", "member")
 
     def __init__(self) -> None:
         self.member = False
-        self.children: dict[str, _Node] = {}
+        self.children: dict[str, TrieNode] = {}
 
 
-def _trie(paths: Iterable[Path]) -> _Node:
-    root = _Node()
+def _trie(paths: Iterable[Path]) -> TrieNode:
+    root = TrieNode()
     for path in paths:
         node = root
         for element in path:
             nxt = node.children.get(element)
             if nxt is None:
-                nxt = node.children[element] = _Node()
+                nxt = node.children[element] = TrieNode()
             node = nxt
         node.member = True
     return root
 
 
-def _iterate(node: _Node, prefix: Path) -> Iterator[Path]:
+def _iterate(node: TrieNode, prefix: Path) -> Iterator[Path]:
     ordered = sorted(node.children, key=element_order)
     for element in ordered:
         if node.children[element].member:
@@ -279,7 +311,7 @@ def _iterate(node: _Node, prefix: Path) -> Iterator[Path]:
             yield from _iterate(child, (*prefix, element))
 
 
-def _emit(node: _Node) -> dict[str, Any]:
+def _emit(node: TrieNode) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for element in sorted(node.children, key=element_order):
         child = node.children[element]

@@ -93,15 +93,16 @@ class Context:
     key_defaults: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Pos:
-    """One position of the schema: the node, the patch meta of the property leading here, and the context."""
+    """One position of the schema: the node, the patch meta of the property leading here, and the context.
+
+    Positions are made once and shared (compared by identity), so walks can cache what lies below them."""
 
     node: Node
     meta: PatchMeta
     ctx: Context
     opaque: bool = False  # RawExtension: one leaf whatever it holds
-    top: bool = False  # the object's root
 
 
 _BUILTIN = Context(custom=False)
@@ -109,14 +110,21 @@ _BUILTIN = Context(custom=False)
 
 def root(definition: str | Node | None, schema: dict[str, Any] | None = None) -> Pos:
     """The root position of a kind: a built-in definition name (or node), a CRD's schema, or neither."""
-    if isinstance(definition, Node):
-        return Pos(definition, NO_META, _BUILTIN, top=True)
     if definition:
-        try:
-            return Pos(default_index().node(definition), NO_META, _BUILTIN, top=True)
-        except KeyError:
-            pass
+        found = _builtin_root(definition)
+        if found is not None:
+            return found
     return _custom_root(json.dumps(schema, sort_keys=True) if schema else "")
+
+
+@functools.lru_cache(maxsize=1024)
+def _builtin_root(definition: str | Node) -> Pos | None:
+    if isinstance(definition, Node):
+        return Pos(definition, NO_META, _BUILTIN)
+    try:
+        return Pos(default_index().node(definition), NO_META, _BUILTIN)
+    except KeyError:
+        return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -135,7 +143,7 @@ def _custom_root(schema_text: str) -> Pos:
     defaults: dict[int, dict[str, Any]] = {}
     if compiled.kind == OBJECT:
         _collect_defaults(schema, compiled, defaults)
-    return Pos(node, NO_META, Context(custom=True, key_defaults=defaults), top=True)
+    return Pos(node, NO_META, Context(custom=True, key_defaults=defaults))
 
 
 def _collect_defaults(schema: dict[str, Any], node: Node, out: dict[int, dict[str, Any]]) -> None:
@@ -196,21 +204,40 @@ def kind_of(pos: Pos, value: Any) -> str:
 def child(pos: Pos, key: str) -> tuple[Pos, bool]:
     """The position under map key ``key`` and whether it is a declared (named) field of a struct."""
     node = pos.node
-    if node.kind == OBJECT:
-        found = node.fields.get(key)
-        if found is not None:
-            opaque = bool(node.name) and _property_ref(node.name, key) == RAW_EXTENSION
-            return Pos(found.node, found.meta, pos.ctx, opaque=opaque), True
-    elif node.kind == MAP and node.values is not None:
-        return Pos(node.values.node, node.values.meta, pos.ctx), False
-    return Pos(Node(FREE), NO_META, pos.ctx), False
+    if node.kind == OBJECT and key in node.fields:
+        return _field(pos, key), True
+    if node.kind == MAP and node.values is not None:
+        return _values(pos), False
+    return _free(pos.ctx), False
 
 
+@functools.lru_cache(maxsize=65536)
+def _field(pos: Pos, key: str) -> Pos:
+    node = pos.node
+    found = node.fields[key]
+    opaque = bool(node.name) and _property_ref(node.name, key) == RAW_EXTENSION
+    return Pos(found.node, found.meta, pos.ctx, opaque=opaque)
+
+
+@functools.lru_cache(maxsize=16384)
+def _values(pos: Pos) -> Pos:
+    values = pos.node.values
+    assert values is not None
+    return Pos(values.node, values.meta, pos.ctx)
+
+
+@functools.lru_cache(maxsize=16384)
 def element(pos: Pos) -> Pos:
+    """The position of each item of a list."""
     items = pos.node.items
     if pos.node.kind == ARRAY and items is not None:
         return Pos(items.node, items.meta, pos.ctx)
-    return Pos(Node(FREE), NO_META, pos.ctx)
+    return _free(pos.ctx)
+
+
+@functools.lru_cache(maxsize=256)
+def _free(ctx: Context) -> Pos:
+    return Pos(Node(FREE), NO_META, ctx)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nanokube.api.managedfields.fieldset import FieldSet, Path, element_string, field, path_string
+from nanokube.api.managedfields.fieldset import FieldSet, Path, TrieNode, element_string, field, path_string
 from nanokube.api.managedfields.shape import (
     LEAF,
     MAPPING,
@@ -124,8 +124,10 @@ def compare(old: Any, new: Any, pos: Pos) -> Comparison:
 
 
 def _kind(pos: Pos, old: Any, new: Any) -> str:
-    kinds = {kind_of(pos, v) for v in (old, new) if v is not MISSING}
-    return kinds.pop() if len(kinds) == 1 else LEAF
+    if old is MISSING:
+        return kind_of(pos, new)
+    kind = kind_of(pos, old)
+    return kind if new is MISSING or kind_of(pos, new) == kind else LEAF
 
 
 def _leaf(old: Any, new: Any, path: Path, acc: tuple[list[Path], list[Path], list[Path]]) -> None:
@@ -316,21 +318,18 @@ def _remove(value: Any, remove: FieldSet, pos: Pos, path: Path) -> Any:
 def ensure_named(fields: FieldSet, pos: Pos) -> FieldSet:
     """``fields`` plus every struct field that has owned paths below it."""
     extra: list[Path] = []
-    cache: dict[Path, Pos] = {(): pos}
-    for path in fields.paths:
-        for i in range(len(path) - 1):
-            parent = cache.get(path[:i])
-            if parent is None:
-                break
-            here, prefix = path[i], path[: i + 1]
-            if here.startswith("f:"):
-                if parent.node.kind == OBJECT and here[2:] in parent.node.fields:
-                    extra.append(prefix)
-                if prefix not in cache:
-                    cache[prefix] = child(parent, here[2:])[0]
-            elif here.startswith("k:"):
-                if prefix not in cache:
-                    cache[prefix] = element(parent)
-            else:
-                break
+    _named_parents(fields.trie(), pos, (), extra)
     return fields | FieldSet(extra) if extra else fields
+
+
+def _named_parents(node: TrieNode, pos: Pos, path: Path, out: list[Path]) -> None:
+    for here, sub in node.children.items():
+        if not sub.children:
+            continue
+        sub_path = (*path, here)
+        if here.startswith("f:"):
+            if pos.node.kind == OBJECT and here[2:] in pos.node.fields:
+                out.append(sub_path)
+            _named_parents(sub, child(pos, here[2:])[0], sub_path, out)
+        elif here.startswith("k:"):
+            _named_parents(sub, element(pos), sub_path, out)
