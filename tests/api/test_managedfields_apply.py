@@ -287,3 +287,55 @@ def test_inputs_are_left_alone() -> None:
     frozen = (copy.deepcopy(live), copy.deepcopy(applied))
     run(live, applied, "one", T1)
     assert (live, applied) == frozen
+
+
+def test_set_lists_are_owned_per_value() -> None:
+    def with_finalizers(*names: str) -> dict[str, Any]:
+        return {"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "web", "namespace": "default", "finalizers": list(names)}}
+
+    obj = run(None, {**config(), **with_finalizers("a.io/one")}, "one", T0)
+    obj = run(obj, with_finalizers("b.io/two"), "two", T1)
+    assert obj["metadata"]["finalizers"] == ["a.io/one", "b.io/two"]
+    assert '.metadata.finalizers[="b.io/two"]' in owned(obj, "two")
+    obj = run(obj, config(), "one", T2)
+    assert obj["metadata"]["finalizers"] == ["b.io/two"]
+
+
+def test_custom_resources_merge_by_their_schema() -> None:
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "routes": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["host"],
+                   "items": {"type": "object", "properties": {"host": {"type": "string"},
+                                                              "port": {"type": "integer"}}}},
+        "size": {"type": "integer"}}}}}
+
+    def route(*hosts: str, size: int | None = None) -> dict[str, Any]:
+        spec: dict[str, Any] = {"routes": [{"host": h, "port": 80} for h in hosts]}
+        if size is not None:
+            spec["size"] = size
+        return {"apiVersion": "x.io/v1", "kind": "Route", "metadata": {"name": "r"}, "spec": spec}
+
+    def go(live: dict[str, Any] | None, body: dict[str, Any], manager: str) -> dict[str, Any]:
+        return apply(live, body, manager, force=False, definition=None, api_version="x.io/v1", now=T1,
+                     schema=schema)
+
+    obj = go(None, route("a", size=1), "one")
+    obj = go(obj, route("b"), "two")
+    assert [r["host"] for r in obj["spec"]["routes"]] == ["a", "b"]
+    obj = go(obj, route("a"), "one")
+    assert obj["spec"] == {"routes": [{"host": "a", "port": 80}, {"host": "b", "port": 80}]}
+    with pytest.raises(ApplyConflict) as raised:
+        go(obj, {**route(), "spec": {"routes": [{"host": "b", "port": 81}]}}, "one")
+    assert raised.value.conflicts == [("two", '.spec.routes[host="b"].port')]
+
+
+def test_a_struct_no_longer_applied_goes_with_its_unowned_defaults() -> None:
+    with_strategy = config()
+    with_strategy["spec"]["strategy"] = {"rollingUpdate": {"maxSurge": 2}}
+    obj = run(None, with_strategy, "one", T0)
+    obj["spec"]["strategy"]["type"] = "RollingUpdate"  # the server's defaults, owned by nobody
+    obj["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] = "25%"
+    obj["spec"]["revisionHistoryLimit"] = 10
+    after = run(obj, config(), "one", T1)
+    assert "strategy" not in after["spec"]  # kube removes it whole (and defaults it again afterwards)
+    assert after["spec"]["revisionHistoryLimit"] == 10  # unowned, but never applied by "one": kept

@@ -230,3 +230,28 @@ def test_default_manager_from_user_agent(agent: str, manager: str) -> None:
 def test_an_unnamed_writer_is_recorded_as_unknown() -> None:
     [entry] = update(None, defaulted_deployment(), "", definition=DEPLOYMENT, api_version="apps/v1", now=T0)
     assert entry["manager"] == "unknown"
+
+
+def test_custom_resources_are_created_from_an_empty_object() -> None:
+    thing = {"apiVersion": "x.io/v1", "kind": "Thing", "metadata": {"name": "t", "uid": "u"},
+             "spec": {"size": 1}}
+    [entry] = update(None, thing, "kubectl-create", definition=None, api_version="x.io/v1", now=T0,
+                     reset=FieldSet())
+    assert entry["fieldsV1"] == {"f:spec": {".": {}, "f:size": {}}}
+
+
+def test_raw_extensions_are_owned_whole() -> None:
+    revision = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": "r", "uid": "u"},
+                "data": {"spec": {"template": {"x": 1}}}, "revision": 1}
+    [entry] = update(None, revision, "kube-controller-manager", definition="io.k8s.api.apps.v1.ControllerRevision",
+                     api_version="apps/v1", now=T0)
+    assert entry["fieldsV1"] == {"f:data": {}, "f:revision": {}}
+
+
+def test_changing_an_item_field_moves_just_that_field() -> None:
+    created = write(None, defaulted_deployment(), "kubectl-create", T0)
+    edited = copy.deepcopy(created)
+    edited["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.26"
+    after = write(created, edited, "kubectl-set", T1)
+    assert owners(after)["kubectl-set/Update"] == ['.spec.template.spec.containers[name="nginx"].image']
+    assert '.spec.template.spec.containers[name="nginx"].image' not in owners(after)["kubectl-create/Update"]
