@@ -321,3 +321,33 @@ async def test_a_bound_claim_whose_volume_vanishes_is_lost() -> None:
         assert "capacity" not in pvc["status"]
         message = await eventually(lambda: _event(api, "data", "ClaimLost"))
         assert message == "Bound claim has lost its PersistentVolume. Data on the volume is lost!"
+
+
+async def test_wait_for_first_consumer_static_volumes_bind_once_the_scheduler_reserves_one() -> None:
+    async with volumes_running() as cluster:
+        api = Api(cluster)
+        classes = cluster.resource("storage.k8s.io", "v1", "storageclasses")
+        await api.c.create(classes, "", {"metadata": {"name": "local-storage"},
+                                         "provisioner": "kubernetes.io/no-provisioner",
+                                         "volumeBindingMode": "WaitForFirstConsumer"})
+        await api.c.create(api.pvs, "", pv_body("disk", "1Gi", ["ReadWriteOnce"], cls="local-storage"))
+        await eventually(partial(_with_phase, api, "disk", "Available"))
+        pvc = await api.c.create(api.pvcs, "default", pvc_body("data", "1Gi", ["ReadWriteOnce"], cls="local-storage"))
+        assert await eventually(lambda: _event(api, "data", "WaitForFirstConsumer"))
+        assert phase(await api.pvc("data")) == "Pending" and "claimRef" not in (await api.pv("disk"))["spec"]
+        # The scheduler's VolumeBinding plugin reserves the volume on the chosen node for the claim.
+        ref = {"kind": "PersistentVolumeClaim", "apiVersion": "v1", "namespace": "default", "name": "data",
+               "uid": pvc["metadata"]["uid"]}
+        await api.c.patch(api.pvs, "", "disk", {"spec": {"claimRef": ref}})
+        assert (await eventually(lambda: _claim_bound(api, "data")))["spec"]["volumeName"] == "disk"
+        assert phase(await eventually(partial(_with_phase, api, "disk", "Bound"))) == "Bound"
+
+        # With nothing to bind and no provisioner behind the class, kube says so.
+        await api.c.create(classes, "", {"metadata": {"name": "static"}, "provisioner": "kubernetes.io/no-provisioner",
+                                         "volumeBindingMode": "Immediate"})
+        await api.c.create(api.pvcs, "default", pvc_body("nothing", "1Gi", ["ReadWriteOnce"], cls="static"))
+        assert await eventually(lambda: _event(api, "nothing", "ProvisioningFailed")) == (
+            "no volume plugin matched name: kubernetes.io/no-provisioner")
+        await api.c.create(api.pvcs, "default", pvc_body("typo", "1Gi", ["ReadWriteOnce"], cls="nonesuch"))
+        assert await eventually(lambda: _event(api, "typo", "ProvisioningFailed")) == (
+            'storageclass.storage.k8s.io "nonesuch" not found')
