@@ -92,7 +92,7 @@ class LocalPathProvisioner(Controller):
             return None
         pvc = self.claims.get(str(name))
         if pvc is not None and self._should_provision(pvc):
-            await self._provision(pvc)
+            return await self._provision(pvc)
         return None
 
     # -- provisioning -----------------------------------------------------------------------------------
@@ -107,26 +107,28 @@ class LocalPathProvisioner(Controller):
             return bool(notes.get(SELECTED_NODE))
         return True
 
-    async def _provision(self, pvc: JSON) -> None:
+    async def _provision(self, pvc: JSON) -> float | None:
+        """Create the claim's volume; a delay to look again when its class is missing (it may come back)."""
         pv_name = f"pvc-{meta(pvc)['uid']}"
         if self.volumes.get(pv_name) is not None:
-            return
+            return None
         class_name = claim_class(pvc)
         storage_class = self.classes.get(class_name)
         if storage_class is None:
-            raise RuntimeError(f'storageclass.storage.k8s.io "{class_name}" not found')  # retried: it may come
+            log.warning("claim %s: storageclass.storage.k8s.io %r not found", key_of(pvc), class_name)
+            return self.settings.resync_period
         if storage_class.get("provisioner") != self.settings.provisioner_name:
-            return
+            return None
         usable, node = await self._selected_node(pvc)
         if not usable:
-            return
+            return None
         await self.recorder.event(pvc, "Normal", "Provisioning",
                                   f'External provisioner is provisioning volume for claim "{key_of(pvc)}"')
         try:
             pv = self.volume_for(pvc, storage_class, pv_name, node)
         except ProvisioningError as err:
             await self._failed(pvc, class_name, str(err))
-            return
+            return None
         node_name = meta(node or {}).get("name", "")
         path = _volume_path(pv)
         if self.settings.create_dir is not None:
@@ -139,8 +141,9 @@ class LocalPathProvisioner(Controller):
         try:
             await self.client.create(self.pvs, "", pv)
         except AlreadyExists:
-            return
+            return None
         await self.recorder.event(pvc, "Normal", "ProvisioningSucceeded", f"Successfully provisioned volume {pv_name}")
+        return None
 
     async def _selected_node(self, pvc: JSON) -> tuple[bool, JSON | None]:
         """(usable, the selected Node or None when the claim names none). Not usable: the named node is gone,
