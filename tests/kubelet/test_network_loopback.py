@@ -4,6 +4,7 @@ two servers on one port at two Pod addresses. Needs no root; traffic stays on 12
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import urllib.request
@@ -87,13 +88,14 @@ async def test_two_pods_serve_the_same_port(tmp_path: Path) -> None:
         await writer.drain()
         writer.close()
 
-    servers = [await asyncio.start_server(lambda r, w, body=info.ip.encode(): answer(body, r, w), info.ip, port)
+    def get(ip: str) -> bytes:
+        return bytes(NO_PROXY.open(f"http://{ip}:{port}/", timeout=10).read())
+
+    servers = [await asyncio.start_server(functools.partial(answer, info.ip.encode()), info.ip, port)
                for info in (a, b)]
     try:
         for info in (a, b):
-            got = await asyncio.to_thread(
-                lambda ip=info.ip: NO_PROXY.open(f"http://{ip}:{port}/", timeout=10).read())
-            assert got == info.ip.encode()
+            assert await asyncio.to_thread(get, info.ip) == info.ip.encode()
     finally:
         for server in servers:
             server.close()

@@ -21,9 +21,17 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from . import bridge, netns
+from . import bridge, ipmasq, netns
 from .base import KeyedLock, NetworkError, PodNetworkInfo
-from .cni import DEFAULT_PLUGIN_DIRS, Attachment, NetworkList, find_plugin, kubernetes_args, pod_address
+from .cni import (
+    DEFAULT_PLUGIN_DIRS,
+    Attachment,
+    NetworkList,
+    addresses,
+    find_plugin,
+    kubernetes_args,
+    pod_address,
+)
 from .records import RecordStore
 
 log = logging.getLogger(__name__)
@@ -220,7 +228,12 @@ class PodNetwork:
         name = str(record.get("netnsName") or self.netns_name(pod_uid))
         # DEL before deleting the namespace: the plugin reads the Pod's addresses from inside it to remove
         # the masquerade rules; without a namespace it can only release the IP.
-        await self._network_of(record).delete(self._attachment(pod_uid, record), record.get("result"))
+        network = self._network_of(record)
+        attachment = self._attachment(pod_uid, record)
+        await network.delete(attachment, record.get("result"))
+        if not attachment.netns and record.get("result") and any(p.get("ipMasq") for p in network.plugins):
+            ips = [a.ip for a in addresses(record["result"])]
+            await ipmasq.teardown(network.name, pod_uid, ips, timeout=self.config.timeout)
         await netns.delete(name, timeout=self.config.timeout)
         await self._records.remove(pod_uid)
 
