@@ -311,3 +311,20 @@ async def test_failed_setup_undoes_itself(env: NetEnv) -> None:
     assert len(bridge_ports(env.tag)) == 1
     await net.teardown("uid-one")
     assert (await net.setup("uid-two", "default", "two")).ip == env.cidr.replace("0/24", "2")
+
+
+async def test_a_new_pod_cidr_readdresses_the_bridge_and_old_pods_still_tear_down(env: NetEnv) -> None:
+    net = await env.network()
+    old = await net.setup("uid-old", "default", "old")
+    new_cidr = unused_cidr()
+    await net.update_pod_cidr(new_cidr)
+    addresses = json.loads(sh("ip", "-j", "-4", "addr", "show", "dev", env.tag))[0]["addr_info"]
+    assert [f"{a['local']}/{a['prefixlen']}" for a in addresses] == [new_cidr.replace("0/24", "1/24")]
+    new = await net.setup("uid-new", "default", "new")
+    assert ipaddress.ip_address(new.ip) in ipaddress.ip_network(new_cidr) and net.gateway == new.gateway
+    await env.serve(new, "new cidr")
+    assert await asyncio.to_thread(lambda: NO_PROXY.open(f"http://{new.ip}:8080/probe", timeout=10).read()) \
+        == b"new cidr"
+    await net.teardown("uid-old")
+    assert not (Path(net.config.ipam_dir) / env.tag / old.ip).exists()
+    assert nat_rules(env.tag) and all('id: \\"uid-new\\"' in r or 'id: "uid-new"' in r for r in nat_rules(env.tag))

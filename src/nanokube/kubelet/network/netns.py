@@ -53,6 +53,28 @@ def list_names(prefix: str = "", netns_dir: str = NETNS_DIR) -> list[str]:
     return sorted(n for n in names if n.startswith(prefix) and is_mounted(os.path.join(netns_dir, n)))
 
 
+def dir_is_mounted(netns_dir: str = NETNS_DIR) -> bool:
+    """True once ``ip netns`` has made ``netns_dir`` its own (shared) mount point."""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8") as f:
+            return any(line.split()[4] == netns_dir for line in f)
+    except OSError:
+        return False
+
+
+async def prepare(probe_name: str, *, timeout: float = 30.0) -> None:
+    """Let iproute2 make /run/netns a shared mount point once, before Pods are set up concurrently.
+
+    The first ``ip netns add`` after boot bind-mounts /run/netns onto itself; two of them racing can stack
+    two such mounts and hide the first one's namespace under the second. Creating and deleting a probe
+    namespace up front, alone, avoids that.
+    """
+    if dir_is_mounted():
+        return
+    await create(probe_name, loopback_up=False, timeout=timeout)
+    await delete(probe_name, timeout=timeout)
+
+
 async def create(name: str, *, loopback_up: bool = True, timeout: float = 30.0) -> str:
     """Create ``/run/netns/<name>`` (reusing a live one), bring its ``lo`` up; returns the path."""
     ns_path = path(name)

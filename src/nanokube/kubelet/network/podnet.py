@@ -16,6 +16,7 @@ one Pod holds that Pod's lock; different Pods proceed concurrently (host-local s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import dataclass
@@ -86,7 +87,7 @@ class PodNetwork:
     """The native runtime's Pod networks on one node (see the module docstring)."""
 
     def __init__(self, config: PodNetworkConfig) -> None:
-        self.config = config
+        self.config = dataclasses.replace(config)  # our own copy: update_pod_cidr changes it
         self.network = bridge_network(config)
         self.gateway, self.prefix_len = bridge.gateway_of(config.pod_cidr)
         self._records = RecordStore(config.records_dir)
@@ -111,7 +112,19 @@ class PodNetwork:
             find_plugin(plugin, self.config.plugin_dirs)
         os.makedirs(self.config.ipam_dir, mode=0o700, exist_ok=True)
         os.makedirs(self.config.records_dir, mode=0o700, exist_ok=True)
+        await netns.prepare(f"{self.config.netns_prefix}probe-{os.getpid()}", timeout=self.config.timeout)
         await bridge.ensure(self.config.bridge, self.config.pod_cidr, mtu=self.config.mtu)
+
+    async def update_pod_cidr(self, pod_cidr: str) -> None:
+        """The node's pod CIDR changed (or became known): new Pods get addresses from it and the bridge is
+        re-addressed. Existing Pods keep theirs until torn down (their records hold their own config)."""
+        if pod_cidr == self.config.pod_cidr:
+            return
+        gateway = bridge.gateway_of(pod_cidr)
+        self.config.pod_cidr = pod_cidr
+        self.network = bridge_network(self.config)
+        self.gateway, self.prefix_len = gateway
+        await bridge.ensure(self.config.bridge, pod_cidr, mtu=self.config.mtu)
 
     async def shutdown(self, *, remove_bridge: bool = False) -> None:
         """Pods keep their networks (a restarted agent recovers them); the bridge goes only if asked."""
