@@ -86,24 +86,18 @@ def test_kubectl_apply_server_side_twice(cluster: Cluster, namespace: str) -> No
     assert got["metadata"]["generation"] == 1  # the second apply changed nothing
 
 
-@pytest.mark.xfail(strict=True, reason="server-side apply tracks no field ownership yet: managedFields are "
-                   "not recorded (known gap, reported)")
 def test_apply_records_managed_fields(api: client.ApiClient, namespace: str) -> None:
     _, created = apply(api, namespace, deployment("web", replicas=2), "one")
     managers = {(m["manager"], m["operation"]) for m in created["metadata"].get("managedFields", [])}
     assert ("one", "Apply") in managers
 
 
-@pytest.mark.xfail(strict=True, reason="server-side apply tracks no field ownership yet: a field a manager "
-                   "stops applying stays (known gap, reported)")
 def test_apply_removes_fields_the_manager_no_longer_applies(api: client.ApiClient, namespace: str) -> None:
     apply(api, namespace, deployment("web", labels={"x": "1", "y": "2"}), "one")
     _, after = apply(api, namespace, deployment("web", labels={"x": "1"}), "one")
     assert after["metadata"]["labels"] == {"x": "1"}
 
 
-@pytest.mark.xfail(strict=True, reason="server-side apply tracks no field ownership yet: conflicting managers "
-                   "are not reported (known gap, reported)")
 def test_conflicting_managers_get_409(cluster: Cluster, api: client.ApiClient, namespace: str) -> None:
     apply(api, namespace, deployment("web", replicas=2), "one")
     code, body = apply(api, namespace, deployment("web", replicas=3), "two")

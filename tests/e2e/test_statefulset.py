@@ -14,8 +14,6 @@ import pytest
 
 from .cluster import Cluster, unique
 
-pytestmark = pytest.mark.skip(reason="needs PVC binding (the local-path provisioner) wired into nanokube up")
-
 WEB = """
 apiVersion: v1
 kind: Service

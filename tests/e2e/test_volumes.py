@@ -19,9 +19,8 @@ from nanokube.controllers.volumes import VolumeSettings, default_storage_class
 from .cluster import Cluster, unique
 
 SIM_NODES = 2
-NEEDS_CONTROLLERS = pytest.mark.skip(reason="needs the volume controllers wired into nanokube up")
-NEEDS_SIM = pytest.mark.skip(reason="needs sim nodes, the scheduler and the volume and disruption controllers "
-                                    "wired into nanokube up --sim-nodes")
+
+
 
 
 def _eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
@@ -54,13 +53,11 @@ def test_the_shipped_default_class_prints_as_default(cluster: Cluster) -> None:
     assert row[:6] == ["local-path", "(default)", "rancher.io/local-path", "Delete", "WaitForFirstConsumer", "false"]
 
 
-@NEEDS_CONTROLLERS
 def test_nanokube_up_has_the_default_class(cluster: Cluster) -> None:
     _eventually(lambda: "local-path" in cluster.kubectl("get", "storageclass").stdout, "the default class")
     assert _class_row(cluster)[:3] == ["local-path", "(default)", "rancher.io/local-path"]
 
 
-@NEEDS_CONTROLLERS
 def test_a_claim_waits_for_its_first_consumer(cluster: Cluster, namespace: str) -> None:
     claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
@@ -89,7 +86,6 @@ def ns(sim_cluster: Cluster) -> Iterator[str]:
     sim_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-@NEEDS_SIM
 def test_a_pod_gets_a_local_path_volume_on_its_node(sim_cluster: Cluster, ns: str) -> None:
     claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
              "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}}
@@ -120,7 +116,6 @@ def test_a_pod_gets_a_local_path_volume_on_its_node(sim_cluster: Cluster, ns: st
     _eventually(lambda: sim_cluster.kubectl("get", "pv", volume, check=False).returncode != 0, "the volume deleted")
 
 
-@NEEDS_SIM
 def test_drain_is_held_back_by_a_disruption_budget(sim_cluster: Cluster, ns: str) -> None:
     deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
                   "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},

@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from nanokube.api import managedfields, tables
 from nanokube.api import patch as patching
-from nanokube.api import tables
 from nanokube.api.errors import (
     ApiError,
     BadRequest,
@@ -31,6 +31,7 @@ from nanokube.api.errors import (
 from nanokube.api.fields import parse_field_selector
 from nanokube.api.labels import parse_selector
 from nanokube.api.registry import Registry, Resource
+from nanokube.util.timeutil import rfc3339
 
 from .negotiation import (
     JSON_TYPE,
@@ -60,6 +61,11 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
                   content_type: str = JSON_TYPE) -> web.Response:
     return web.Response(body=orjson.dumps(body), status=status, headers={"Content-Type": content_type,
                                                                            **(headers or {})})
+
+
+def field_manager(request: web.Request) -> str:
+    """The manager a write is recorded under: ``fieldManager``, else derived from the User-Agent as kube does."""
+    return request.query.get("fieldManager") or managedfields.default_manager(request.headers.get("User-Agent", ""))
 
 
 def _flag(value: str | None) -> bool:
@@ -261,7 +267,8 @@ class RestHandler:
             return json_response(await self.sub.review(resource, obj), status=201)
         warnings: list[str] = []
         obj = self._unknown_fields(request, resource, obj, warnings)
-        created = await self.storage.create(resource, info.namespace, obj, dry_run=self._dry_run(request))
+        created = await self.storage.create(resource, info.namespace, obj, dry_run=self._dry_run(request),
+                                            manager=field_manager(request))
         return json_response(created, status=201, headers=self._warning_headers(warnings))
 
     async def update(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
@@ -284,7 +291,7 @@ class RestHandler:
             return obj
 
         result = await self.storage.update(resource, info.namespace, info.name, mutate,
-                                           dry_run=self._dry_run(request))
+                                           dry_run=self._dry_run(request), manager=field_manager(request))
         return json_response(result.obj, status=201 if result.created else 200,
                              headers=self._warning_headers(warnings))
 
@@ -306,15 +313,40 @@ class RestHandler:
         warnings: list[str] = []
         is_apply = media == "application/apply-patch+yaml"
         if is_apply:
-            manager = request.query.get("fieldManager", "")
-            if not manager:
+            if not request.query.get("fieldManager", ""):
                 raise BadRequest("PATCH, application/apply-patch+yaml requires fieldManager to be set")
-        mutate = self.patcher(request, resource, info, media, patch_body, warnings)
+            mutate = self.applier(request, resource, info, patch_body, warnings, subresource)
+        else:
+            mutate = self.patcher(request, resource, info, media, patch_body, warnings)
         result = await self.storage.update(resource, info.namespace, info.name, mutate, subresource=subresource,
                                            dry_run=self._dry_run(request),
-                                           create_if_missing=is_apply and not subresource)
+                                           create_if_missing=is_apply and not subresource,
+                                           manager=field_manager(request), applied=is_apply)
         return json_response(result.obj, status=201 if result.created else 200,
                              headers=self._warning_headers(warnings))
+
+    def applier(self, request: web.Request, resource: Resource, info: RequestInfo, applied: JSON,
+                warnings: list[str], subresource: str) -> Any:
+        """Server-side apply: merge, drop what this manager stopped applying, refuse conflicts unless forced;
+        the result carries its new ``managedFields``."""
+        body = self._unknown_fields(request, resource, dict(applied), warnings)
+        body.setdefault("metadata", {}).setdefault("name", info.name)
+        manager = request.query["fieldManager"]
+        force = _flag(request.query.get("force"))
+
+        def mutate(live: JSON | None) -> JSON:
+            try:
+                result: JSON = managedfields.apply(
+                    live, body, manager, force=force, definition=resource.definition or None,
+                    api_version=resource.api_version, now=rfc3339(), subresource=subresource,
+                    schema=resource.schema)
+            except managedfields.ApplyConflict as err:
+                raise err.error() from err
+            except patching.PatchError as err:
+                raise _patch_failure(err) from err
+            return result
+
+        return mutate
 
     def patcher(self, request: web.Request, resource: Resource, info: RequestInfo, media: str, patch_body: Any,
                 warnings: list[str]) -> Any:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nanokube.api import conversion, crdschema, names, schema
+from nanokube.api import conversion, crdschema, managedfields, names, schema
 from nanokube.api.errors import (
     AlreadyExists,
     ApiError,
@@ -195,10 +195,16 @@ class ObjectStorage:
         return matches
 
     # -- create ------------------------------------------------------------------------------------------
-    async def create(self, resource: Resource, namespace: str, obj: JSON, *, dry_run: bool = False) -> JSON:
-        """Store a new object and return it as stored. ``obj`` is not modified."""
+    async def create(self, resource: Resource, namespace: str, obj: JSON, *, dry_run: bool = False,
+                     manager: str | None = None, applied: bool = False) -> JSON:
+        """Store a new object and return it as stored. ``obj`` is not modified.
+
+        ``manager`` names the field manager whose ownership ``metadata.managedFields`` records (None: the
+        in-process components, whose writes are not tracked); ``applied`` means ``obj`` comes from
+        server-side apply with its managedFields already computed."""
         obj = deep_copy(obj)
         meta = self._check_identity(resource, namespace, obj)
+        incoming = meta.get("managedFields")
         for name in _SYSTEM_FIELDS:
             meta.pop(name, None)
         meta["uid"] = str(uuid.uuid4())
@@ -206,6 +212,7 @@ class ObjectStorage:
         strategy = self.strategy(resource)
         strategy.prepare_create(obj)
         strategy.default(obj)
+        self._track(resource, None, obj, incoming, manager, applied, "")
         generate = not meta.get("name") and bool(meta.get("generateName"))
         if generate:
             meta["name"] = meta["generateName"] + names.generate_name_suffix()
@@ -285,6 +292,8 @@ class ObjectStorage:
         subresource: str = "",
         dry_run: bool = False,
         create_if_missing: bool = False,
+        manager: str | None = None,
+        applied: bool = False,
     ) -> WriteResult:
         """Read-modify-write with retries, as kube's GuaranteedUpdate.
 
@@ -301,7 +310,8 @@ class ObjectStorage:
                     raise NotFound.object(resource.plural, resource.group, name)
                 desired = mutate(None)
                 self._check_name(resource, name, desired)
-                created = await self.create(resource, namespace, desired, dry_run=dry_run)
+                created = await self.create(resource, namespace, desired, dry_run=dry_run, manager=manager,
+                                            applied=applied)
                 return WriteResult(created, created=True)
             live = self.external(resource, kv.value)
             desired = mutate(deep_copy(live))
@@ -311,13 +321,16 @@ class ObjectStorage:
             if wanted_uid and wanted_uid != live["metadata"].get("uid"):
                 raise Invalid(resource.kind, resource.group, name,
                               [FieldError.invalid("metadata.uid", wanted_uid, "field is immutable")])
+            incoming = desired["metadata"].get("managedFields")
             self._keep_system_fields(desired, live)
             # Internal subresources (binding, finalize) write fields the main resource may not change.
             checked = subresource in ("", "status")
             if subresource == "status":
+                self._track(resource, live, desired, incoming, manager, applied, "status")
                 strategy.prepare_status_update(desired, live)
             elif subresource == "":
                 strategy.default(desired)  # before prepare: generation compares defaulted specs
+                self._track(resource, live, desired, incoming, manager, applied, "")
                 strategy.prepare_update(desired, live)
             # Admission first: it carries over what the server allocated (cluster IPs, node ports).
             for admit in self.admitters:
@@ -326,7 +339,7 @@ class ObjectStorage:
             errors.extend(self._check_finalizers_while_deleting(desired, live))
             if errors:
                 raise Invalid(resource.kind, resource.group, name, errors)
-            if _same(desired, live):
+            if _same(desired, live, managed_fields=incoming is not None and not applied):
                 return WriteResult(live)
             if dry_run:
                 return WriteResult(desired)
@@ -365,7 +378,10 @@ class ObjectStorage:
             else:
                 meta.pop(name, None)
         meta.pop("selfLink", None)
-        meta.pop("managedFields", None)
+        if live_meta.get("managedFields"):
+            meta["managedFields"] = live_meta["managedFields"]
+        else:
+            meta.pop("managedFields", None)
         meta["resourceVersion"] = live_meta.get("resourceVersion")
         if meta.get("generateName") is None and live_meta.get("generateName"):
             meta["generateName"] = live_meta["generateName"]
@@ -498,6 +514,32 @@ class ObjectStorage:
             except Exception:  # a reaction must never undo an acknowledged write
                 log.exception("after-write hook failed for %s %s", verb, resource.qualified)
 
+    # -- field ownership ---------------------------------------------------------------------------------
+    @staticmethod
+    def _track(resource: Resource, live: JSON | None, desired: JSON, incoming: Any, manager: str | None,
+               applied: bool, subresource: str) -> None:
+        """Record in ``metadata.managedFields`` which manager owns which fields after this write."""
+        meta = desired["metadata"]
+        if applied:
+            if incoming is not None:
+                meta["managedFields"] = incoming
+            return
+        if manager is None:
+            return  # in-process writes keep whatever ownership the object had
+        if incoming is not None:
+            meta["managedFields"] = incoming
+        try:
+            entries = managedfields.update(live, desired, manager, definition=resource.definition or None,
+                                           api_version=resource.api_version, now=rfc3339(),
+                                           subresource=subresource, schema=resource.schema)
+        except managedfields.ManagedFieldsError:
+            log.warning("could not track field ownership of %s %s", resource.qualified, meta.get("name"))
+            return
+        if entries:
+            meta["managedFields"] = entries
+        else:
+            meta.pop("managedFields", None)
+
     # -- shapes ------------------------------------------------------------------------------------------
     @staticmethod
     def external(resource: Resource, stored: JSON) -> JSON:
@@ -542,10 +584,12 @@ class ObjectStorage:
         return pruned
 
 
-def _same(desired: JSON, live: JSON) -> bool:
-    """True when a write would change nothing (resourceVersion aside)."""
+def _same(desired: JSON, live: JSON, *, managed_fields: bool = False) -> bool:
+    """True when a write would change nothing (resourceVersion aside; managedFields only when the client
+    wrote them itself: the timestamps of a write that changes nothing else do not count)."""
+    skip = ("resourceVersion",) if managed_fields else ("resourceVersion", "managedFields")
     a = desired["metadata"]
     b = live["metadata"]
-    if {k: v for k, v in a.items() if k != "resourceVersion"} != {k: v for k, v in b.items() if k != "resourceVersion"}:
+    if {k: v for k, v in a.items() if k not in skip} != {k: v for k, v in b.items() if k not in skip}:
         return False
     return {k: v for k, v in desired.items() if k != "metadata"} == {k: v for k, v in live.items() if k != "metadata"}

@@ -100,8 +100,10 @@ class Subresources:
                 raise Conflict.modified(resource.plural, resource.group, info.name)
             return obj
 
+        from .handlers import field_manager
+
         result = await self.storage.update(resource, info.namespace, info.name, mutate, subresource="status",
-                                           dry_run="dryRun" in request.query)
+                                           dry_run="dryRun" in request.query, manager=field_manager(request))
         return json_response(result.obj)
 
     # -- scale -------------------------------------------------------------------------------------------

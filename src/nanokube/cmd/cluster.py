@@ -24,6 +24,7 @@ from nanokube.client.leaderelection import LeaderElector, LeaseSettings
 from nanokube.client.local import LocalClient
 from nanokube.controllers.manager import ControllerManager, default_controllers
 from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
+from nanokube.controllers.volumes import VolumeSettings
 from nanokube.kubelet.sim import SimSettings, Simulator
 from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
 from nanokube.store.interface import Store
@@ -144,7 +145,8 @@ class ControlPlane:
             self.progress(f"API server: {self.url}")
             lifecycle = NodeLifecycleSettings(grace_period=s.node_grace_period,
                                               monitor_period=min(5.0, s.node_grace_period / 4))
-            manager = ControllerManager(client, default_controllers(lifecycle))
+            volumes = VolumeSettings(storage_dir=str(s.data_dir / "storage"))
+            manager = ControllerManager(client, default_controllers(lifecycle, volumes))
             tasks.append(asyncio.create_task(manager.run(stop=stop), name="controllers"))
             tasks.append(asyncio.create_task(run_scheduler(client, manager.identity, stop), name="scheduler"))
             if s.sim_nodes:

@@ -17,6 +17,7 @@ from .base import Controller
 from .cronjob import CronJobController
 from .daemonset import DaemonSetController
 from .deployment import DeploymentController
+from .disruption import DisruptionController
 from .endpoints import EndpointsController
 from .gc import GarbageCollector
 from .job import JobController, TTLAfterFinishedController
@@ -26,13 +27,22 @@ from .podgc import PodGCController
 from .replicaset import ReplicaSetController
 from .serviceaccount import ServiceAccountController
 from .statefulset import StatefulSetController
+from .volumes import (
+    LocalPathProvisioner,
+    PersistentVolumeController,
+    PVCProtectionController,
+    PVProtectionController,
+    VolumeSettings,
+)
 
 log = logging.getLogger(__name__)
 ControllerFactory = Callable[[Client], Controller]
 
 
-def default_controllers(node_lifecycle: NodeLifecycleSettings | None = None) -> list[ControllerFactory]:
+def default_controllers(node_lifecycle: NodeLifecycleSettings | None = None,
+                        volumes: VolumeSettings | None = None) -> list[ControllerFactory]:
     lifecycle = node_lifecycle or NodeLifecycleSettings()
+    storage = volumes or VolumeSettings()
     return [
         NamespaceController,
         GarbageCollector,
@@ -47,6 +57,11 @@ def default_controllers(node_lifecycle: NodeLifecycleSettings | None = None) -> 
         JobController,
         CronJobController,
         TTLAfterFinishedController,
+        lambda client: PersistentVolumeController(client, storage),
+        lambda client: LocalPathProvisioner(client, storage),
+        PVCProtectionController,
+        PVProtectionController,
+        DisruptionController,
     ]
 
 
