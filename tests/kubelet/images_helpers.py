@@ -265,3 +265,38 @@ async def push(host: str, repo: str, tag: str, built: Built | None, *, index: by
             body, media_type, ref = index, index_type, tag
         async with s.put(f"{base}/manifests/{ref}", data=body, headers={"Content-Type": media_type}) as r:
             assert r.status == 201, await r.text()
+
+
+@contextlib.contextmanager
+def overlay_mount(lower: list[Path], target: Path) -> Iterator[Path]:
+    """An overlay of ``lower`` (top first) at ``target`` with a writable upper layer beside it, as a container
+    rootfs is mounted; unmounted on exit."""
+    require_root()
+    upper, work = target.with_name(target.name + "-upper"), target.with_name(target.name + "-work")
+    for d in (target, upper, work):
+        d.mkdir(parents=True, exist_ok=True)
+    options = f"lowerdir={':'.join(map(str, lower))},upperdir={upper},workdir={work}"
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(target)], check=True,
+                   capture_output=True)
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=False, capture_output=True)
+
+
+def tree(root: Path) -> dict[str, str]:
+    """path → what it is ("dir", "-> target", or the file's text) for everything under ``root``."""
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            if p.is_symlink():
+                out[rel] = "-> " + os.readlink(p)
+            elif p.is_dir():
+                out[rel] = "dir"
+            elif name == "busybox":
+                out[rel] = "busybox"
+            else:
+                out[rel] = p.read_bytes().decode(errors="replace")
+    return out

@@ -172,7 +172,7 @@ class ImageStore:
             if not isinstance(doc, Manifest):
                 raise ManifestError(f"{ref}: an index inside an index is not supported")
             await asyncio.to_thread(self._put_docs, top.data, fetched.data)
-            await client.fetch_blob(ref, doc.config, self.content)
+            await client.fetch_blob(ref, doc.config, self.content, progress)
             config_json = await asyncio.to_thread(self.content.read_json, doc.config.digest)
             ids = _checked_diff_ids(config_json, doc)
             chains = chain_ids(ids)
@@ -182,6 +182,8 @@ class ImageStore:
                 async with asyncio.TaskGroup() as tg:
                     for desc, diff_id, chain in zip(doc.layers, ids, chains, strict=True):
                         tg.create_task(self._layer(client, ref, desc, diff_id, chain, progress))
+            except BaseExceptionGroup as group:
+                raise _first(group) from None  # the first layer failure, as if the layers ran in turn
             finally:
                 self._active -= guard
         record = self._record(fetched.digest, doc, config_json, ids, chains, source="pull",
@@ -347,6 +349,11 @@ def _json(data: bytes) -> dict[str, object]:
     if not isinstance(doc, dict):
         raise ManifestError("manifest is not a JSON object")
     return doc
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error = group.exceptions[0]
+    return _first(error) if isinstance(error, BaseExceptionGroup) else error
 
 
 def _report(progress: ProgressCallback | None, event: PullProgress) -> None:
