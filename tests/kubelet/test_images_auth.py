@@ -20,6 +20,7 @@ from nanokube.kubelet.images.registry import (
     Credentials,
     RegistryClient,
     Unauthorized,
+    credentials_from_auth,
     is_loopback,
     parse_www_authenticate,
 )
@@ -42,6 +43,13 @@ from nanokube.kubelet.images.store import ImagePullError, ImageStore
 ])
 def test_www_authenticate_parsing(header: str, expected: list[Challenge]) -> None:
     assert parse_www_authenticate(header) == expected
+
+
+def test_credentials_from_cri_auth_config() -> None:
+    assert credentials_from_auth(auth=base64.b64encode(b"u:p:q").decode()) == Credentials("u", "p:q")
+    assert credentials_from_auth("a", "b", auth="ignored") == Credentials("a", "b")
+    assert credentials_from_auth(registry_token="t") == Credentials(registry_token="t")
+    assert credentials_from_auth(auth="%%%") == Credentials()
 
 
 def test_loopback_registries_use_plain_http() -> None:

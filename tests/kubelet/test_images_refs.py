@@ -113,3 +113,9 @@ def test_image_config_merges_with_a_container_like_kubernetes() -> None:
     assert mf.diff_ids({"rootfs": {"type": "layers", "diff_ids": [DIGEST]}}) == [DIGEST]
     with pytest.raises(mf.ManifestError):
         mf.diff_ids({})
+
+
+def test_manifests_served_as_plain_json_are_recognised_by_shape() -> None:
+    doc = {"schemaVersion": 2, "config": {"digest": DIGEST, "size": 1}, "layers": []}
+    assert isinstance(mf.parse_document("application/json", doc), mf.Manifest)
+    assert isinstance(mf.parse_document("application/json", {"schemaVersion": 2, "manifests": []}), mf.Index)

@@ -101,8 +101,9 @@ def host() -> Platform:
 
 def parse_document(media_type: str, doc: dict[str, Any]) -> Manifest | Index:
     """Read a manifest or index; ``media_type`` is the transport's (HTTP header), the document's own wins."""
-    kind = doc.get("mediaType") or media_type
-    if not kind:
+    known = (*INDEX_TYPES, *MANIFEST_TYPES, DOCKER_SCHEMA1)
+    kind = doc.get("mediaType") or (media_type if media_type in known else "")
+    if not kind:  # old registries answer application/json and OCI documents may omit mediaType
         kind = OCI_INDEX if "manifests" in doc else OCI_MANIFEST if "config" in doc else ""
     if kind in INDEX_TYPES:
         return Index(kind, tuple(Descriptor.from_json(d) for d in doc.get("manifests") or ()))

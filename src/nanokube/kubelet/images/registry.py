@@ -67,6 +67,18 @@ class Credentials:
 CredentialsFor = Callable[[str], Credentials | None]
 
 
+def credentials_from_auth(username: str = "", password: str = "", auth: str = "",
+                          registry_token: str = "") -> Credentials:
+    """Credentials from the CRI's AuthConfig fields (``auth`` is base64 ``user:password``, as in
+    ``.dockerconfigjson``). An OAuth identity token is not supported."""
+    if auth and not (username or password):
+        try:
+            username, _, password = base64.b64decode(auth).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            username = password = ""
+    return Credentials(username, password, registry_token)
+
+
 @dataclass(frozen=True)
 class Challenge:
     """One challenge of a ``WWW-Authenticate`` header; ``scheme`` is lowercase, parameter names too."""

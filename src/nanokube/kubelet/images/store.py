@@ -252,9 +252,9 @@ class ImageStore:
         Returns Docker-style lines (``Untagged: ...``, ``Deleted: sha256:...``). Raises ``ImageNotFound``, or
         ``ImageInUse`` when a container's overlay still uses the image (unless ``force``).
         """
-        return await asyncio.to_thread(self._remove, ref, force)
+        return await asyncio.to_thread(self._remove, ref, force, frozenset(self._active))
 
-    def _remove(self, ref: str, force: bool) -> builtins.list[str]:
+    def _remove(self, ref: str, force: bool, active: frozenset[str]) -> builtins.list[str]:
         with self.records.locked():
             table = self.records.load()
             record, name = _resolve(table, ref)
@@ -274,13 +274,14 @@ class ImageStore:
             else:
                 table[record.id] = record
             self.records.save(table)
-            self._collect(table)
+            self._collect(table, active)
         return lines
 
-    def _collect(self, table: Table) -> None:
-        """Delete blobs and snapshots no image references (call with the lock held)."""
-        blobs: set[str] = set(self._active)
-        chains: set[str] = set(self._active) | self.snapshots.mounted()
+    def _collect(self, table: Table, active: frozenset[str]) -> None:
+        """Delete blobs and snapshots no image references (call with the lock held); ``active`` are digests
+        and chain ids a pull of this process is still writing."""
+        blobs: set[str] = set(active)
+        chains: set[str] = set(active) | self.snapshots.mounted()
         for record in table.values():
             blobs |= record.blobs()
             chains |= set(record.chain_ids)
@@ -293,9 +294,11 @@ class ImageStore:
 
     async def collect_garbage(self) -> None:
         """Run the collection on its own (e.g. at agent start, after a crash mid-pull)."""
+        active = frozenset(self._active)
+
         def run() -> None:
             with self.records.locked():
-                self._collect(self.records.load())
+                self._collect(self.records.load(), active)
                 self.content.clean_ingest()
                 self.snapshots.clean_tmp()
         await asyncio.to_thread(run)
