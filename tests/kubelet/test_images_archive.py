@@ -5,6 +5,7 @@ garbage collection, corrupt archives."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -168,3 +169,21 @@ async def test_a_name_moves_to_the_newer_image(tmp_path: Path, busybox: Built) -
     assert dangling.repo_tags == ()  # kept (a container may run it), listed last as <none>
     assert [i.id for i in store.list()] == [new.id, old.id]
     assert store.rootfs_layers(old.id)
+
+
+async def test_garbage_collection_after_a_crash(tmp_path: Path, busybox: Built) -> None:
+    store = ImageStore(tmp_path / "images")
+    dead = 2**22 + 12345  # above pid_max's default: no such process
+    (store.content.ingest_dir / f"blob-{dead}-partial").write_bytes(b"half")
+    (store.content.ingest_dir / f"blob-{os.getpid()}-writing").write_bytes(b"mine")
+    (store.snapshots.root / f"tmp-{dead}-x").mkdir()
+    stray = store.content.put_bytes(b"no image uses this")
+    path = tmp_path / "saved.tar"
+    write_docker_archive(path, busybox, ["busybox:kept"])
+    [image] = await store.import_archive(path)
+    await store.collect_garbage()
+    assert [p.name for p in store.content.ingest_dir.iterdir()] == [f"blob-{os.getpid()}-writing"]
+    assert not (store.snapshots.root / f"tmp-{dead}-x").exists()
+    assert not store.content.has(stray)
+    assert set(store.content.digests()) == image.blobs()
+    assert store.rootfs_layers(image.id)

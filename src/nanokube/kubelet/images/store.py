@@ -152,7 +152,7 @@ class ImageStore:
                             credentials: Credentials | None) -> ImageRecord:
         try:
             return await self._pull(ref, progress, credentials)
-        except (RuntimeFailure, OSError, ValueError, aiohttp.ClientError) as e:
+        except (RuntimeFailure, OSError, ValueError, TimeoutError, aiohttp.ClientError) as e:
             raise ImagePullError(f'failed to pull and unpack image "{ref}": {e}') from e
 
     async def _pull(self, ref: Reference, progress: ProgressCallback | None,
