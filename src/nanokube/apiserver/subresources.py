@@ -17,15 +17,15 @@ from nanokube.api.errors import (
     Conflict,
     MethodNotAllowed,
     NotFound,
-    TooManyRequests,
 )
 from nanokube.api.labels import selector_from_label_selector
 from nanokube.api.objects import deep_copy
 from nanokube.api.registry import Registry, Resource
 
+from .eviction import Eviction
 from .negotiation import decode_body
 from .requestinfo import RequestInfo
-from .storage import DeleteOptions, ListOptions, ObjectStorage
+from .storage import ObjectStorage
 
 if TYPE_CHECKING:
     from .handlers import RestHandler
@@ -40,6 +40,7 @@ class Subresources:
         self.rest: RestHandler | None = None  # set by RestHandler's owner for patch reuse
         # Printer columns of custom resources, keyed (group, version, plural); kept by the CRD controller.
         self.printer_columns: dict[tuple[str, str, str], list[JSON]] = {}
+        self.eviction = Eviction(storage, registry)
         # Streaming subresources (log, exec, attach, portforward) are delegated when a node proxy is set.
         self.streaming: Any = None
 
@@ -217,36 +218,7 @@ class Subresources:
         return _success()
 
     async def evict(self, namespace: str, name: str, eviction: JSON) -> JSON:
-        pods = self.registry.get("", "v1", "pods")
-        pdbs = self.registry.get("policy", "v1", "poddisruptionbudgets")
-        assert pods is not None and pdbs is not None
-        pod = await self.storage.get(pods, namespace, name)
-        phase = (pod.get("status") or {}).get("phase")
-        if phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
-            page = await self.storage.list_objects(pdbs, namespace, ListOptions())
-            labels = pod["metadata"].get("labels") or {}
-            for pdb in page.items:
-                selector = (pdb.get("spec") or {}).get("selector")
-                if selector is None or not selector_from_label_selector(selector).matches(labels):
-                    continue
-                allowed = (pdb.get("status") or {}).get("disruptionsAllowed", 0)
-                if allowed <= 0:
-                    raise TooManyRequests(
-                        "Cannot evict pod as it would violate the pod's disruption budget.",
-                        details={"causes": [{"reason": "DisruptionBudget",
-                                             "message": f"The disruption budget {pdb['metadata']['name']} needs "
-                                                        f"{(pdb.get('status') or {}).get('desiredHealthy', 0)} "
-                                                        f"healthy pods and has "
-                                                        f"{(pdb.get('status') or {}).get('currentHealthy', 0)} "
-                                                        "currently"}]},
-                        headers={"Retry-After": "5"})
-        options = eviction.get("deleteOptions") or {}
-        pre = options.get("preconditions") or {}
-        opts = DeleteOptions(grace_period_seconds=options.get("gracePeriodSeconds"),
-                             precondition_uid=pre.get("uid"),
-                             precondition_resource_version=pre.get("resourceVersion"),
-                             dry_run=bool(options.get("dryRun")))
-        await self.storage.delete(pods, namespace, name, opts)
+        await self.eviction.evict(namespace, name, eviction)
         return _success()
 
     async def finalize(self, name: str, body: JSON) -> JSON:
