@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from nanokube.cli.image import add_image_parser, run_image_command
 from nanokube.util.proc import process_started_monotonic
 
 from .cluster import ControlPlane, StartupError
@@ -192,7 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     _cluster_flags(sim)
     sim.add_argument("--nodes", type=int, default=3, help="how many simulated nodes (default 3)")
     sub.add_parser("kubectl", help="run kubectl against the local cluster: nanokube kubectl [--data-dir D] ARGS")
+    image = add_image_parser(sub)
+    image.add_argument("--data-dir", type=Path, default=None,
+                       help=f"the node's data directory; images live in <data-dir>/images (default {default_data_dir()})")
+    if argv and argv[0] == "image" and "--data-dir" in argv[1:]:
+        # Accept --data-dir after the image subcommand too (nanokube image ls --data-dir D).
+        i = argv.index("--data-dir")
+        argv = [argv[0], *argv[i:i + 2], *argv[1:i], *argv[i + 2:]]
     args = parser.parse_args(argv)
+    if args.command == "image":
+        from nanokube.kubelet.images.store import ImageStore
+
+        store = ImageStore((args.data_dir or default_data_dir()) / "images")
+        return asyncio.run(run_image_command(args, store))
     if args.command == "sim":
         args.sim_nodes = args.nodes
     if args.command in ("up", "server", "sim"):
