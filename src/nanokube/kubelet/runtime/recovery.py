@@ -1,0 +1,116 @@
+"""Re-adopting a native runtime's sandboxes and containers after the agent restarts (``NativeRuntime.recover``).
+
+The state directory is the truth: every sandbox and container directory with a readable record comes back.
+A container whose shim still runs (same pid, same start time) is running or created as recorded, and its shim
+is watched again: nothing is signalled, so the container does not notice the restart. One whose shim wrote
+``exit.json`` has exited. One whose shim is gone without a word cannot be supervised any more: it is killed
+and reported exited (255). Half-made things (a record missing, a sandbox whose network setup was interrupted,
+runc containers no record knows) are undone. Split from ``native.py`` for size; it works on that class's state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from .cgroups import Cgroup
+from .interface import ContainerState, SandboxState
+from .sandbox import remove_pod_files
+from .state import (
+    container_status_from_json,
+    process_start_time,
+    read_json,
+    sandbox_config_from_json,
+    sandbox_status_from_json,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from .native import NativeRuntime
+
+log = logging.getLogger(__name__)
+
+
+async def recover_state(rt: NativeRuntime) -> None:
+    await _recover_sandboxes(rt)
+    await _recover_containers(rt)
+    for cid in await _runc_ids(rt):
+        if cid not in rt._containers:
+            log.info("deleting runc container %s that no record knows", cid)
+            await rt._runc_out("delete", "--force", cid, check=False)
+
+
+async def _recover_sandboxes(rt: NativeRuntime) -> None:
+    from .native import _Sandbox
+    half_made: list[_Sandbox] = []
+    for d in sorted(rt.sandbox_dir.iterdir()):
+        if d.name in rt._sandboxes or not d.is_dir():
+            continue
+        data = read_json(d / "sandbox.json")
+        if data is None:
+            log.warning("removing sandbox directory %s without a record", d)
+            await asyncio.to_thread(remove_pod_files, d)
+            continue
+        config = sandbox_config_from_json(data["config"])
+        sandbox = _Sandbox(config, sandbox_status_from_json(data["status"], config), d, data.get("netns", ""))
+        rt._sandboxes[d.name] = sandbox
+        if data.get("creating"):
+            half_made.append(sandbox)
+    for sandbox in half_made:  # the previous agent died while making it: undo its network, keep it not ready
+        sandbox.status.state = SandboxState.NOT_READY
+        try:
+            await rt._release_network(sandbox)
+        except Exception as err:
+            log.warning("tearing down the network of half-made sandbox %s: %s", sandbox.status.id, err)
+        rt._save_sandbox(sandbox)
+
+
+async def _recover_containers(rt: NativeRuntime) -> None:
+    from .native import _apply_exit, _cleanup_container, _Container
+    for d in sorted(rt.container_dir.iterdir()):
+        cid = d.name
+        if cid in rt._containers or not d.is_dir():
+            continue
+        data = read_json(d / "container.json")
+        if data is None or not data.get("shim_pid") or data["status"]["sandbox_id"] not in rt._sandboxes:
+            log.warning("removing container %s left half-made or without its sandbox", cid)
+            await rt._runc_out("delete", "--force", cid, check=False)
+            path = str((data or {}).get("cgroups_path") or "")
+            await asyncio.to_thread(_cleanup_container, Cgroup(rt.cgroups, path) if path else None, d)
+            continue
+        c = _Container(container_status_from_json(data["status"]), d, str(data["cgroups_path"]),
+                       tty=bool(data.get("tty")), shim_pid=int(data["shim_pid"]), shim_start=int(data["shim_start"]))
+        rt._containers[cid] = c
+        result = read_json(d / "exit.json")
+        if result is None and c.shim_start and process_start_time(c.shim_pid) == c.shim_start:
+            if c.status.state is ContainerState.CREATED and await _runc_status(rt, cid) == "running":
+                c.status.state = ContainerState.RUNNING  # started just before the previous agent went away
+                c.status.started_at = c.status.started_at or (d / "container.json").stat().st_mtime
+                write_json(d / "container.json", c.record())
+            rt._watch(c)
+            continue
+        if result is None:
+            log.warning("container %s lost its shim; killing it", cid)
+            await rt._kill(cid, "KILL")
+            result = {"exit_code": 255, "signal": 0, "finished_at": rt.clock(), "oom_killed": False,
+                      "message": "the container's shim exited unexpectedly"}
+            write_json(d / "exit.json", result)
+        _apply_exit(c.status, result)
+        c.exited.set()
+
+
+async def _runc_ids(rt: NativeRuntime) -> list[str]:
+    out = await rt._runc_out("list", "--format", "json", check=False)
+    with contextlib.suppress(ValueError):
+        return [entry["id"] for entry in json.loads(out or "null") or []]
+    return []
+
+
+async def _runc_status(rt: NativeRuntime, cid: str) -> str:
+    out = await rt._runc_out("state", cid, check=False)
+    with contextlib.suppress(ValueError):
+        return str(json.loads(out).get("status", ""))
+    return ""

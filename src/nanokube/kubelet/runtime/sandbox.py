@@ -1,0 +1,135 @@
+"""Pod sandboxes of the native runtime: the network contract, the Pod's files and its shared namespaces.
+
+A native sandbox has no "pause" process. What the containers of a Pod share lives in the sandbox directory:
+
+* the network namespace, made and wired by a ``PodNetwork`` (CNI in the real agent; ``NamespaceOnlyNetwork``,
+  a namespace with only ``lo`` up, in tests), joined by path;
+* persistent IPC and UTS namespaces, kept alive by nsfs bind mounts on ``ns/ipc`` and ``ns/uts`` (made by
+  util-linux ``unshare``, which also sets the Pod's hostname in the UTS namespace);
+* a tmpfs mounted on ``shm`` that every container sees as ``/dev/shm``;
+* ``hosts``, ``hostname`` and ``resolv.conf``, bind-mounted over the container's own files.
+
+``hostNetwork`` Pods use the host's network and UTS namespaces and the host's ``/etc/hosts``. Everything here
+is undone by ``remove_pod_files``, which tolerates partial setups (a crash half-way, a second call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+from nanokube.kubelet.network.base import PodNetworkInfo
+
+from .interface import PodSandboxConfig, SandboxFailure
+from .rootfs import unmount
+
+SHM_SIZE = "64m"
+NETNS_DIR = Path("/run/netns")
+
+
+class PodNetwork(Protocol):
+    """Gives a Pod its network (what ``nanokube.kubelet.network.PodNetwork`` does with CNI): a namespace with
+    interfaces, an IP from the node's pod CIDR, routes. Keyed by Pod uid; both calls are idempotent."""
+
+    async def setup(self, pod_uid: str, pod_namespace: str, pod_name: str) -> PodNetworkInfo: ...
+
+    async def teardown(self, pod_uid: str) -> None: ...
+
+
+async def run(*argv: str) -> str:
+    """Run a command; its stdout, or SandboxFailure with its stderr."""
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise SandboxFailure(f"{' '.join(argv[:3])}: {err.decode(errors='replace').strip()}")
+    return out.decode()
+
+
+class NamespaceOnlyNetwork:
+    """A ``PodNetwork`` without interfaces: each Pod gets a namespace ``<prefix><uid>`` with only ``lo`` up
+    and no IP (tests: a Pod's containers share localhost, Pods are isolated from each other)."""
+
+    def __init__(self, prefix: str = "nk-lo-") -> None:
+        self.prefix = prefix
+
+    async def setup(self, pod_uid: str, pod_namespace: str, pod_name: str) -> PodNetworkInfo:
+        name = f"{self.prefix}{pod_uid}"
+        if not (NETNS_DIR / name).exists():
+            await run("ip", "netns", "add", name)
+        try:
+            await run("ip", "-n", name, "link", "set", "lo", "up")
+        except SandboxFailure:
+            await self.teardown(pod_uid)
+            raise
+        return PodNetworkInfo(pod_uid, pod_namespace, pod_name, str(NETNS_DIR / name), "", "")
+
+    async def teardown(self, pod_uid: str) -> None:
+        if (NETNS_DIR / f"{self.prefix}{pod_uid}").exists():
+            await run("ip", "netns", "delete", f"{self.prefix}{pod_uid}")
+
+
+# -- the Pod's files and namespaces -----------------------------------------------------------------------
+
+def hosts_file(config: PodSandboxConfig, ip: str) -> str:
+    """The kubelet's managed /etc/hosts for a Pod with its own network."""
+    lines = ["# Kubernetes-managed hosts file.", "127.0.0.1\tlocalhost",
+             "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet", "fe00::0\tip6-mcastprefix",
+             "fe00::1\tip6-allnodes", "fe00::2\tip6-allrouters"]
+    if ip:
+        lines.append(f"{ip}\t{config.hostname or config.metadata.name}")
+    return "\n".join(lines) + "\n"
+
+
+def resolv_conf(config: PodSandboxConfig, host_resolv: Path) -> str:
+    """The Pod's resolv.conf: its DNS config when given (ClusterFirst and friends), else the host's."""
+    dns = config.dns
+    if dns is None or not (dns.servers or dns.searches or dns.options):
+        try:
+            return host_resolv.read_text()
+        except OSError:
+            return ""
+    lines = [f"nameserver {s}" for s in dns.servers]
+    if dns.searches:
+        lines.append("search " + " ".join(dns.searches))
+    if dns.options:
+        lines.append("options " + " ".join(dns.options))
+    return "\n".join(lines) + "\n"
+
+
+async def make_pod_files(directory: Path, config: PodSandboxConfig, ip: str, *,
+                         host_hosts: Path = Path("/etc/hosts"),
+                         host_resolv: Path = Path("/etc/resolv.conf")) -> None:
+    """Write hosts/hostname/resolv.conf, create the IPC (and, with its own network, UTS) namespaces and the
+    shared /dev/shm tmpfs in ``directory``."""
+    hostname = config.hostname or config.metadata.name
+    if config.host_network:
+        hosts = host_hosts.read_text() if host_hosts.exists() else hosts_file(config, "")
+        hostname = (await run("hostname")).strip()
+    else:
+        hosts = hosts_file(config, ip)
+    (directory / "hosts").write_text(hosts)
+    (directory / "hostname").write_text(hostname + "\n")
+    (directory / "resolv.conf").write_text(resolv_conf(config, host_resolv))
+    ns = directory / "ns"
+    ns.mkdir(exist_ok=True)
+    (ns / "ipc").touch()
+    if config.host_network:
+        await run("unshare", f"--ipc={ns / 'ipc'}", "true")
+    else:
+        (ns / "uts").touch()
+        await run("unshare", f"--ipc={ns / 'ipc'}", f"--uts={ns / 'uts'}", "hostname", hostname[:64])
+    shm = directory / "shm"
+    shm.mkdir(exist_ok=True)
+    await run("mount", "-t", "tmpfs", "-o", f"nosuid,nodev,noexec,mode=1777,size={SHM_SIZE}", "shm", str(shm))
+
+
+def remove_pod_files(directory: Path) -> None:
+    """Unmount the namespaces and the shm tmpfs, then delete the directory."""
+    for mount in (directory / "ns/ipc", directory / "ns/uts", directory / "shm"):
+        with contextlib.suppress(FileNotFoundError):
+            unmount(mount)
+    shutil.rmtree(directory, ignore_errors=True)
