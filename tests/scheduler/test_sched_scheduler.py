@@ -229,9 +229,10 @@ async def test_priority_comes_from_the_class_or_the_global_default(env: Env) -> 
     classed = await env.pod(pod("classed", priorityClassName="batch"))
     plain = await env.pod(pod("plain"))
     assert feeds.priority_of(classed) == 10 and feeds.policy_of(classed) == "Never"
-    assert feeds.priority_of(plain) == 0  # the API server already wrote priority 0 into the spec
+    assert feeds.priority_of(plain) == 5  # the API server's priority admission applied the global default
     del plain["spec"]["priority"]
-    assert feeds.priority_of(plain) == 5
+    del plain["spec"]["priorityClassName"]
+    assert feeds.priority_of(plain) == 5  # and the scheduler finds it too when the spec does not say
     assert feeds.priority_of({"metadata": {}, "spec": {"priorityClassName": "system-node-critical"}}) == 2000001000
 
 
