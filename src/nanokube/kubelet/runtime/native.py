@@ -23,21 +23,16 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-
-from nanokube.kubelet.images.registry import credentials_from_auth
 
 from . import streams
 from .bundle import BundleSpec, build_config, process_args, process_env
 from .cgroups import Cgroup, CgroupLayout, detect
 from .crilog import read_log
-from .fake import normalize_image
 from .interface import (
     POD_UID_LABEL,
     AuthConfig,
@@ -52,7 +47,6 @@ from .interface import (
     ExecResult,
     ExecSession,
     Image,
-    ImagePullFailure,
     ImageSpec,
     LogOptions,
     NotFoundFailure,
@@ -66,29 +60,22 @@ from .interface import (
     SandboxState,
     StartContainerFailure,
 )
-from .rootfs import (
-    HOST_IMAGE,
-    HOST_IMAGE_CONFIG,
-    HOST_IMAGE_RECORD,
-    ImageStore,
-    RunConfig,
-    is_host_image,
-    mount_overlay,
-    resolve_user,
-    unmount,
-)
+from .rootfs import ImageStore, NodeImages, ResolvedImage, mount_overlay, resolve_user
 from .sandbox import PodNetwork, make_pod_files, remove_pod_files
+from .shimctl import reap, start_shim, unwatch, watch_exit
 from .state import (
-    container_status_to_json,
+    Container,
+    Sandbox,
+    disk_usage,
+    lost_shim,
     process_start_time,
     read_json,
-    sandbox_config_to_json,
-    sandbox_status_to_json,
+    remove_container_dir,
+    remove_empty_dirs,
     write_json,
 )
 
 RUNTIME_NAME = "native"
-SHIM = Path(__file__).with_name("shim.py")
 
 
 @dataclass
@@ -101,39 +88,12 @@ class NativeSettings:
     create_timeout: float = 60.0
 
 
-@dataclass
-class _Sandbox:
-    config: PodSandboxConfig
-    status: PodSandboxStatus
-    dir: Path
-    netns: str = ""
-
-
-@dataclass
-class _Container:
-    status: ContainerStatus
-    dir: Path
-    cgroups_path: str
-    tty: bool = False
-    shim_pid: int = 0
-    shim_start: int = 0
-    popen: subprocess.Popen[bytes] | None = None
-    watch: int = -1
-    exited: asyncio.Event = field(default_factory=asyncio.Event)
-    starting: bool = False
-    exit_pending: bool = False
-
-    def record(self) -> dict[str, object]:
-        return {"status": container_status_to_json(self.status), "cgroups_path": self.cgroups_path,
-                "tty": self.tty, "shim_pid": self.shim_pid, "shim_start": self.shim_start}
-
-
 class NativeRuntime:
     def __init__(self, settings: NativeSettings, network: PodNetwork, images: ImageStore | None = None, *,
                  clock: Callable[[], float] = time.time, cgroups: CgroupLayout | None = None) -> None:
         self.settings = settings
         self.network = network
-        self.images = images
+        self.images = NodeImages(images)
         self.clock = clock
         self.cgroups = cgroups or detect()
         self.sandbox_dir = settings.state_dir / "sandboxes"
@@ -141,8 +101,8 @@ class NativeRuntime:
         self.runc_root = settings.state_dir / "runc"
         for d in (self.sandbox_dir, self.container_dir, self.runc_root):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._sandboxes: dict[str, _Sandbox] = {}
-        self._containers: dict[str, _Container] = {}
+        self._sandboxes: dict[str, Sandbox] = {}
+        self._containers: dict[str, Container] = {}
         self._listeners: list[EventListener] = []
         self._version = ""
 
@@ -167,7 +127,7 @@ class NativeRuntime:
     def subscribe(self, listener: EventListener) -> None:
         self._listeners.append(listener)
 
-    def _emit(self, c: _Container, kind: EventType) -> None:
+    def _emit(self, c: Container, kind: EventType) -> None:
         event = ContainerEvent(c.status.id, kind, self.clock(), c.status.labels.get(POD_UID_LABEL, ""),
                                c.status.sandbox_id)
         for listener in self._listeners:
@@ -198,8 +158,8 @@ class NativeRuntime:
         d.mkdir(mode=0o755)
         status = PodSandboxStatus(sid, config.metadata, SandboxState.NOT_READY, self.clock(),
                                   labels=config.labels, annotations=config.annotations)
-        sandbox = _Sandbox(config, status, d)
-        self._save_sandbox(sandbox, creating=True)
+        sandbox = Sandbox(config, status, d)
+        sandbox.save(creating=True)
         meta = config.metadata
         try:
             if not config.host_network:
@@ -212,22 +172,17 @@ class NativeRuntime:
             await asyncio.to_thread(remove_pod_files, d)
             raise err if isinstance(err, SandboxFailure) else SandboxFailure(str(err)) from err
         status.state = SandboxState.READY
-        self._save_sandbox(sandbox)
+        sandbox.save()
         self._sandboxes[sid] = sandbox
         return sid
 
-    def _save_sandbox(self, sandbox: _Sandbox, *, creating: bool = False) -> None:
-        write_json(sandbox.dir / "sandbox.json", {
-            "config": sandbox_config_to_json(sandbox.config), "status": sandbox_status_to_json(sandbox.status),
-            "netns": sandbox.netns, "creating": creating})
-
-    def _sandbox(self, sid: str) -> _Sandbox:
+    def _sandbox(self, sid: str) -> Sandbox:
         found = self._sandboxes.get(sid)
         if found is None:
             raise NotFoundFailure(f"pod sandbox {sid} not found")
         return found
 
-    def _pod_cgroup(self, sandbox: _Sandbox) -> str:
+    def _pod_cgroup(self, sandbox: Sandbox) -> str:
         return sandbox.config.cgroup_parent or f"/{self.settings.cgroup_root}/pod{sandbox.config.metadata.uid}"
 
     async def stop_pod_sandbox(self, sandbox_id: str) -> None:
@@ -239,9 +194,9 @@ class NativeRuntime:
         if sandbox.status.state is SandboxState.READY:
             sandbox.status.state = SandboxState.NOT_READY
             await self._release_network(sandbox)
-            self._save_sandbox(sandbox)
+            sandbox.save()
 
-    async def _release_network(self, sandbox: _Sandbox) -> None:
+    async def _release_network(self, sandbox: Sandbox) -> None:
         """Tear down the Pod's network unless another ready sandbox of the Pod uses it (it is keyed by uid)."""
         uid = sandbox.config.metadata.uid
         if sandbox.config.host_network or any(
@@ -263,36 +218,19 @@ class NativeRuntime:
         if not any(s.config.metadata.uid == uid for s in self._sandboxes.values()):
             await asyncio.to_thread(Cgroup(self.cgroups, self._pod_cgroup(sandbox)).destroy, 3)
         if sandbox.config.log_directory:
-            _remove_empty_dirs(Path(sandbox.config.log_directory))
+            remove_empty_dirs(Path(sandbox.config.log_directory))
 
     async def pod_sandbox_status(self, sandbox_id: str) -> PodSandboxStatus:
-        status = self._sandbox(sandbox_id).status
-        return PodSandboxStatus(status.id, status.metadata, status.state, status.created_at, status.ip,
-                                list(status.additional_ips), status.labels, status.annotations)
+        return self._sandbox(sandbox_id).public_status()
 
     async def list_pod_sandboxes(self, pod_uid: str | None = None) -> list[PodSandboxStatus]:
-        return [await self.pod_sandbox_status(s.status.id) for s in self._sandboxes.values()
-                if pod_uid is None or s.config.metadata.uid == pod_uid]
+        return [s.public_status() for s in self._sandboxes.values() if pod_uid is None or s.uid == pod_uid]
 
-    def _sandbox_containers(self, sandbox_id: str) -> list[_Container]:
+    def _sandbox_containers(self, sandbox_id: str) -> list[Container]:
         return [c for c in self._containers.values() if c.status.sandbox_id == sandbox_id]
 
     # -- containers ---------------------------------------------------------------------------------------
-    def _image(self, image: str) -> tuple[str, str, list[Path], RunConfig]:
-        """(name, image ref, lower layers top first, config) of a present image."""
-        if is_host_image(image):
-            return HOST_IMAGE, HOST_IMAGE_RECORD.repo_digests[0], [Path("/")], HOST_IMAGE_CONFIG
-        found = self.images.get(image) if self.images is not None else None
-        if self.images is None or found is None:
-            raise CreateContainerFailure(f'image "{image}" is not present on this node')
-        record = found.cri()
-        layers, config = self.images.rootfs_layers(record.id), self.images.config(record.id)
-        name = normalize_image(image)
-        if name not in record.repo_tags:
-            name = record.repo_tags[0] if record.repo_tags else image
-        return name, found.image_ref, layers, config
-
-    def _log_path(self, sandbox: _Sandbox, config: ContainerConfig) -> Path:
+    def _log_path(self, sandbox: Sandbox, config: ContainerConfig) -> Path:
         relative = config.log_path or f"{config.metadata.name}/{config.metadata.attempt}.log"
         base = Path(sandbox.config.log_directory) if sandbox.config.log_directory else sandbox.dir / "logs"
         return base / relative
@@ -302,39 +240,41 @@ class NativeRuntime:
         sandbox = self._sandbox(sandbox_id)
         if sandbox.status.state is not SandboxState.READY:
             raise CreateContainerFailure(f"sandbox {sandbox_id} is not ready")
-        name, ref, lowers, image_config = self._image(config.image)
+        image = self.images.resolve(config.image)
         cid = secrets.token_hex(32)
         d = self.container_dir / cid
         d.mkdir(mode=0o700)
         labels = dict(config.labels)
         labels.setdefault(POD_UID_LABEL, sandbox.config.metadata.uid)
-        status = ContainerStatus(cid, sandbox_id, config.metadata, ContainerState.CREATED, self.clock(), name, ref,
+        status = ContainerStatus(cid, sandbox_id, config.metadata, ContainerState.CREATED, self.clock(), image.name,
+                                 image.ref,
                                  labels=labels, annotations=dict(config.annotations),
                                  log_path=str(self._log_path(sandbox, config)))
-        c = _Container(status, d, f"{self._pod_cgroup(sandbox).rstrip('/')}/{cid}", tty=config.tty)
+        c = Container(status, d, f"{self._pod_cgroup(sandbox).rstrip('/')}/{cid}", tty=config.tty)
         try:
-            rootfs = await mount_overlay(lowers, d)
-            spec = self._bundle_spec(sandbox, config, image_config, rootfs, c.cgroups_path, is_host_image(config.image))
+            rootfs = await mount_overlay(image.layers, d)
+            spec = self._bundle_spec(sandbox, config, image, rootfs, c.cgroups_path)
             write_json(d / "config.json", build_config(spec))
             write_json(d / "shim.json", {
                 "id": cid, "runc": self.settings.runc, "root": str(self.runc_root), "log_path": status.log_path,
                 "tty": config.tty, "stdin": config.stdin, "stdin_once": config.stdin_once,
                 "oom_files": Cgroup(self.cgroups, c.cgroups_path).oom_files()})
-            write_json(d / "container.json", c.record())
-            await self._spawn_shim(c)
+            c.save()
+            c.popen = await start_shim(self.settings.python, d, self.settings.create_timeout)
+            c.shim_pid, c.shim_start = c.popen.pid, process_start_time(c.popen.pid)
         except Exception as err:
             await self._discard(c)
             raise err if isinstance(err, CreateContainerFailure) else CreateContainerFailure(str(err)) from err
-        write_json(d / "container.json", c.record())
+        c.save()
         self._containers[cid] = c
         self._watch(c)
         self._emit(c, EventType.CREATED)
         return cid
 
-    def _bundle_spec(self, sandbox: _Sandbox, config: ContainerConfig, image: RunConfig, rootfs: Path,
-                     cgroups_path: str, host_image: bool) -> BundleSpec:
+    def _bundle_spec(self, sandbox: Sandbox, config: ContainerConfig, image: ResolvedImage, rootfs: Path,
+                     cgroups_path: str) -> BundleSpec:
         hostname = (sandbox.dir / "hostname").read_text().strip()
-        uid, gid = resolve_user(rootfs, image.user)
+        uid, gid = resolve_user(rootfs, image.config.user)
         masks = sorted({str(self.settings.state_dir), "/var/log/pods", "/tmp", *self.settings.masked_host_paths},
                        key=lambda p: (p.count("/"), p))  # parents first: a later mount would hide a child
         d = sandbox.dir
@@ -344,38 +284,20 @@ class NativeRuntime:
             if not os.path.exists(mount.host_path):
                 raise CreateContainerFailure(f'volume source "{mount.host_path}" does not exist')
         return BundleSpec(
-            process_args(config, image), process_env(config, image, hostname), str(rootfs), cgroups_path,
+            process_args(config, image.config), process_env(config, image.config, hostname), str(rootfs), cgroups_path,
             str(d / "ns/ipc"), net_ns=None if sandbox.config.host_network else sandbox.netns,
             uts_ns=None if sandbox.config.host_network else str(d / "ns/uts"),
-            cwd=config.working_dir or image.working_dir or "/", uid=uid, gid=gid, tty=config.tty,
-            pod_files=files, shm=str(d / "shm"), volumes=list(config.mounts), tmpfs=masks if host_image else [],
+            cwd=config.working_dir or image.config.working_dir or "/", uid=uid, gid=gid, tty=config.tty,
+            pod_files=files, shm=str(d / "shm"), volumes=list(config.mounts), tmpfs=masks if image.host else [],
             resources=config.resources, swap_accounting=Cgroup(self.cgroups, "/").swap_limit_supported(),
             annotations=config.annotations)
 
-    async def _spawn_shim(self, c: _Container) -> None:
-        with open(c.dir / "shim.log", "ab") as log:
-            c.popen = subprocess.Popen([self.settings.python, "-S", str(SHIM), str(c.dir)], stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-        c.shim_pid, c.shim_start = c.popen.pid, process_start_time(c.popen.pid)
-        assert c.popen.stdout is not None
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(c.popen.stdout.readline), self.settings.create_timeout)
-        except TimeoutError:
-            c.popen.kill()
-            raise CreateContainerFailure("runc create timed out") from None
-        finally:
-            c.popen.stdout.close()
-        report = _loads(line)
-        if "pid" not in report:
-            await asyncio.to_thread(c.popen.wait)
-            raise CreateContainerFailure(str(report.get("error") or "the container shim failed to start"))
-
-    async def _discard(self, c: _Container) -> None:
+    async def _discard(self, c: Container) -> None:
         """Undo a container: runc state, cgroup, root filesystem, directory."""
         await self._runc_out("delete", "--force", c.status.id, check=False)
-        await asyncio.to_thread(_cleanup_container, Cgroup(self.cgroups, c.cgroups_path), c.dir)
+        await asyncio.to_thread(remove_container_dir, Cgroup(self.cgroups, c.cgroups_path), c.dir)
 
-    def _container(self, container_id: str) -> _Container:
+    def _container(self, container_id: str) -> Container:
         found = self._containers.get(container_id)
         if found is None:
             raise NotFoundFailure(f"container {container_id} not found")
@@ -397,7 +319,7 @@ class NativeRuntime:
                 raise StartContainerFailure(str(err)) from err
             if c.status.state is ContainerState.CREATED:
                 c.status.state = ContainerState.RUNNING
-            write_json(c.dir / "container.json", c.record())
+            c.save()
             self._emit(c, EventType.STARTED)
         finally:
             c.starting = False
@@ -405,45 +327,32 @@ class NativeRuntime:
                 self._finish_exit(c)
 
     # -- exits --------------------------------------------------------------------------------------------
-    def _watch(self, c: _Container) -> None:
-        try:
-            c.watch = os.pidfd_open(c.shim_pid)
-        except ProcessLookupError:
-            asyncio.get_running_loop().call_soon(self._on_shim_exit, c)
-            return
-        asyncio.get_running_loop().add_reader(c.watch, self._on_shim_exit, c)
+    def _watch(self, c: Container) -> None:
+        c.watch = watch_exit(c.shim_pid, lambda: self._on_shim_exit(c))
 
-    def _unwatch(self, c: _Container) -> None:
-        if c.watch >= 0:
-            asyncio.get_running_loop().remove_reader(c.watch)
-            os.close(c.watch)
-            c.watch = -1
+    def _unwatch(self, c: Container) -> None:
+        unwatch(c.watch)
+        c.watch = -1
 
-    def _on_shim_exit(self, c: _Container) -> None:
+    def _on_shim_exit(self, c: Container) -> None:
         self._unwatch(c)
-        if c.popen is not None:
-            c.popen.poll()
-        else:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(c.shim_pid, os.WNOHANG)
+        reap(c.shim_pid, c.popen)
         if c.starting:
             c.exit_pending = True
         else:
             self._finish_exit(c)
 
-    def _finish_exit(self, c: _Container) -> None:
+    def _finish_exit(self, c: Container) -> None:
         """Record how the container ended (from its shim's exit.json) and tell subscribers."""
         c.exit_pending = False
         if c.status.state is ContainerState.EXITED:
             return
         result = read_json(c.dir / "exit.json")
         if result is None:  # the shim died without recording: the container can no longer be supervised
-            result = {"exit_code": 255, "signal": 0, "finished_at": self.clock(), "oom_killed": False,
-                      "message": "the container's shim exited unexpectedly"}
+            result = lost_shim(self.clock())
             asyncio.get_running_loop().create_task(self._kill(c.status.id, "KILL"))
             write_json(c.dir / "exit.json", result)
-        _apply_exit(c.status, result)
-        c.exited.set()
+        c.apply_exit(result)
         self._emit(c, EventType.STOPPED)
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
@@ -479,10 +388,10 @@ class NativeRuntime:
         self._emit(c, EventType.DELETED)
 
     async def container_status(self, container_id: str) -> ContainerStatus:
-        return _copy(self._container(container_id).status)
+        return self._container(container_id).public_status()
 
     async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
-        return [_copy(c.status) for c in self._containers.values()
+        return [c.public_status() for c in self._containers.values()
                 if sandbox_id is None or c.status.sandbox_id == sandbox_id]
 
     # -- recovery -----------------------------------------------------------------------------------------
@@ -493,7 +402,7 @@ class NativeRuntime:
         await recover_state(self)
 
     # -- streaming and stats ------------------------------------------------------------------------------
-    def _running(self, container_id: str) -> _Container:
+    def _running(self, container_id: str) -> Container:
         c = self._container(container_id)
         if c.status.state is not ContainerState.RUNNING:
             raise RuntimeFailure(f"container {container_id} is not running")
@@ -504,27 +413,11 @@ class NativeRuntime:
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float = 0) -> ExecResult:
         c = self._running(container_id)
-        pid_file = f"exec-{secrets.token_hex(6)}.pid"
-
-        async def kill() -> None:
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int((c.dir / pid_file).read_text()), signal.SIGKILL)
-
-        try:
-            return await streams.run_exec(self._runc_argv("exec", "--pid-file", pid_file, container_id, *cmd),
-                                          c.dir, timeout, kill)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(c.dir / pid_file)
+        return await streams.exec_sync(self._runc_argv(), c.dir, container_id, cmd, timeout)
 
     async def exec(self, container_id: str, cmd: list[str], *, stdin: bool, tty: bool) -> ExecSession:
         c = self._running(container_id)
-        pipe, null = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
-        if not tty:
-            proc = await asyncio.create_subprocess_exec(*self._runc_argv("exec", container_id, *cmd), cwd=c.dir,
-                                                        stdin=pipe if stdin else null, stdout=pipe, stderr=pipe)
-            return streams.PipeExecSession(proc)
-        return await streams.tty_exec(self._runc_argv("exec", "--tty", container_id, *cmd), c.dir)
+        return await streams.exec(self._runc_argv(), c.dir, container_id, cmd, stdin=stdin, tty=tty)
 
     async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession:
         c = self._running(container_id)
@@ -553,87 +446,18 @@ class NativeRuntime:
     async def container_stats(self, container_id: str) -> ContainerStats:
         c = self._container(container_id)
         stats = Cgroup(self.cgroups, c.cgroups_path).stats()
-        written = await asyncio.to_thread(_disk_usage, c.dir / "upper")
+        written = await asyncio.to_thread(disk_usage, c.dir / "upper")
         return ContainerStats(container_id, self.clock(), stats.cpu_usage_ns, stats.memory_working_set_bytes, written)
 
     # -- images -------------------------------------------------------------------------------------------
     async def pull_image(self, image: ImageSpec, auth: AuthConfig | None = None) -> str:
-        if is_host_image(image.image):
-            return HOST_IMAGE_RECORD.repo_digests[0]
-        if self.images is None:
-            raise ImagePullFailure(f'cannot pull "{image.image}": this node has no image store (only {HOST_IMAGE})')
-        credentials = None
-        if auth is not None:
-            credentials = credentials_from_auth(auth.username, auth.password, auth.auth, auth.registry_token)
-        return (await self.images.pull(image.image, "Always", credentials=credentials)).image_ref
+        return await self.images.pull_image(image, auth)
 
     async def image_status(self, image: ImageSpec) -> Image | None:
-        if is_host_image(image.image):
-            return HOST_IMAGE_RECORD
-        found = self.images.get(image.image) if self.images is not None else None
-        return found.cri() if found is not None else None
+        return await self.images.image_status(image)
 
     async def list_images(self) -> list[Image]:
-        return [HOST_IMAGE_RECORD, *(i.cri() for i in (self.images.list() if self.images is not None else []))]
+        return await self.images.list_images()
 
     async def remove_image(self, image: ImageSpec) -> None:
-        if not is_host_image(image.image) and self.images is not None:
-            with contextlib.suppress(NotFoundFailure):
-                await self.images.remove(image.image)
-
-
-# -- helpers ----------------------------------------------------------------------------------------------
-
-def _loads(line: bytes) -> dict[str, object]:
-    import json
-    try:
-        data = json.loads(line or b"{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _copy(status: ContainerStatus) -> ContainerStatus:
-    import copy
-    return copy.copy(status)
-
-
-def _apply_exit(status: ContainerStatus, result: dict[str, object]) -> None:
-    code = int(str(result.get("exit_code", 255)))
-    status.state = ContainerState.EXITED
-    status.exit_code = code
-    status.finished_at = float(str(result.get("finished_at") or time.time()))
-    if result.get("oom_killed"):
-        status.reason = "OOMKilled"
-    elif status.message and not status.started_at:
-        status.reason = "StartError"
-    else:
-        status.reason = "Completed" if code == 0 else "Error"
-    if result.get("message"):
-        status.message = str(result["message"])
-
-
-def _cleanup_container(cgroup: Cgroup | None, directory: Path) -> None:
-    if cgroup is not None:
-        cgroup.kill_all()
-        cgroup.destroy()
-    unmount(directory / "rootfs")
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-def _remove_empty_dirs(root: Path) -> None:
-    """Remove ``root`` and the directories under it if they hold no files."""
-    if not root.is_dir():
-        return
-    for path, _dirs, _files in sorted(os.walk(root), key=lambda w: -len(w[0])):
-        with contextlib.suppress(OSError):
-            os.rmdir(path)
-
-
-def _disk_usage(root: Path) -> int:
-    total = 0
-    for path, _dirs, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(path, name)).st_blocks * 512
-    return total
+        await self.images.remove_image(image)

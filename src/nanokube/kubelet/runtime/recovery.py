@@ -19,14 +19,7 @@ from typing import TYPE_CHECKING
 from .cgroups import Cgroup
 from .interface import ContainerState, SandboxState
 from .sandbox import remove_pod_files
-from .state import (
-    container_status_from_json,
-    process_start_time,
-    read_json,
-    sandbox_config_from_json,
-    sandbox_status_from_json,
-    write_json,
-)
+from .state import Container, Sandbox, lost_shim, read_json, remove_container_dir, write_json
 
 if TYPE_CHECKING:
     from .native import NativeRuntime
@@ -44,20 +37,18 @@ async def recover_state(rt: NativeRuntime) -> None:
 
 
 async def _recover_sandboxes(rt: NativeRuntime) -> None:
-    from .native import _Sandbox
-    half_made: list[_Sandbox] = []
+    half_made: list[Sandbox] = []
     for d in sorted(rt.sandbox_dir.iterdir()):
         if d.name in rt._sandboxes or not d.is_dir():
             continue
-        data = read_json(d / "sandbox.json")
-        if data is None:
+        loaded = Sandbox.load(d)
+        if loaded is None:
             log.warning("removing sandbox directory %s without a record", d)
             await asyncio.to_thread(remove_pod_files, d)
             continue
-        config = sandbox_config_from_json(data["config"])
-        sandbox = _Sandbox(config, sandbox_status_from_json(data["status"], config), d, data.get("netns", ""))
+        sandbox, creating = loaded
         rt._sandboxes[d.name] = sandbox
-        if data.get("creating"):
+        if creating:
             half_made.append(sandbox)
     for sandbox in half_made:  # the previous agent died while making it: undo its network, keep it not ready
         sandbox.status.state = SandboxState.NOT_READY
@@ -65,41 +56,36 @@ async def _recover_sandboxes(rt: NativeRuntime) -> None:
             await rt._release_network(sandbox)
         except Exception as err:
             log.warning("tearing down the network of half-made sandbox %s: %s", sandbox.status.id, err)
-        rt._save_sandbox(sandbox)
+        sandbox.save()
 
 
 async def _recover_containers(rt: NativeRuntime) -> None:
-    from .native import _apply_exit, _cleanup_container, _Container
     for d in sorted(rt.container_dir.iterdir()):
         cid = d.name
         if cid in rt._containers or not d.is_dir():
             continue
-        data = read_json(d / "container.json")
-        if data is None or not data.get("shim_pid") or data["status"]["sandbox_id"] not in rt._sandboxes:
+        c = Container.load(d)
+        if c is None or c.status.sandbox_id not in rt._sandboxes:
             log.warning("removing container %s left half-made or without its sandbox", cid)
             await rt._runc_out("delete", "--force", cid, check=False)
-            path = str((data or {}).get("cgroups_path") or "")
-            await asyncio.to_thread(_cleanup_container, Cgroup(rt.cgroups, path) if path else None, d)
+            path = str((read_json(d / "container.json") or {}).get("cgroups_path") or "")
+            await asyncio.to_thread(remove_container_dir, Cgroup(rt.cgroups, path) if path else None, d)
             continue
-        c = _Container(container_status_from_json(data["status"]), d, str(data["cgroups_path"]),
-                       tty=bool(data.get("tty")), shim_pid=int(data["shim_pid"]), shim_start=int(data["shim_start"]))
         rt._containers[cid] = c
         result = read_json(d / "exit.json")
-        if result is None and c.shim_start and process_start_time(c.shim_pid) == c.shim_start:
+        if result is None and c.shim_alive():
             if c.status.state is ContainerState.CREATED and await _runc_status(rt, cid) == "running":
                 c.status.state = ContainerState.RUNNING  # started just before the previous agent went away
                 c.status.started_at = c.status.started_at or (d / "container.json").stat().st_mtime
-                write_json(d / "container.json", c.record())
+                c.save()
             rt._watch(c)
             continue
         if result is None:
             log.warning("container %s lost its shim; killing it", cid)
             await rt._kill(cid, "KILL")
-            result = {"exit_code": 255, "signal": 0, "finished_at": rt.clock(), "oom_killed": False,
-                      "message": "the container's shim exited unexpectedly"}
+            result = lost_shim(rt.clock())
             write_json(d / "exit.json", result)
-        _apply_exit(c.status, result)
-        c.exited.set()
+        c.apply_exit(result)
 
 
 async def _runc_ids(rt: NativeRuntime) -> list[str]:

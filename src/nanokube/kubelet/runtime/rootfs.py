@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -30,10 +31,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
-from nanokube.kubelet.images.registry import Credentials
+from nanokube.kubelet.images.registry import Credentials, credentials_from_auth
 
 from .fake import normalize_image
-from .interface import Image, ImagePullFailure, NotFoundFailure, RuntimeFailure
+from .interface import (
+    AuthConfig,
+    CreateContainerFailure,
+    Image,
+    ImagePullFailure,
+    ImageSpec,
+    NotFoundFailure,
+    RuntimeFailure,
+)
 
 HOST_IMAGE = "nanokube.io/host:latest"
 HOST_IMAGE_REPO = "nanokube.io/host"
@@ -180,6 +189,61 @@ class DirectoryImageStore:
         found = self._require(ref)
         self.images = {k: v for k, v in self.images.items() if v is not found}
         return [f"Deleted: {found.id}"]
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    name: str  # what a container status reports as its image
+    ref: str  # ... and as its imageID
+    layers: builtins.list[Path]  # overlay lower directories, top first
+    config: RunConfig
+    host: bool = False
+
+
+class NodeImages:
+    """The CRI ImageService of a native node: the host image, always present, and the store's images."""
+
+    def __init__(self, store: ImageStore | None) -> None:
+        self.store = store
+
+    def resolve(self, image: str) -> ResolvedImage:
+        """What a container on ``image`` runs on; CreateContainerFailure if the image is not present."""
+        if is_host_image(image):
+            return ResolvedImage(HOST_IMAGE, HOST_IMAGE_RECORD.repo_digests[0], [Path("/")], HOST_IMAGE_CONFIG, True)
+        found = self.store.get(image) if self.store is not None else None
+        if self.store is None or found is None:
+            raise CreateContainerFailure(f'image "{image}" is not present on this node')
+        record = found.cri()
+        name = normalize_image(image)
+        if name not in record.repo_tags:
+            name = record.repo_tags[0] if record.repo_tags else image
+        return ResolvedImage(name, found.image_ref, self.store.rootfs_layers(record.id), self.store.config(record.id))
+
+    async def pull_image(self, image: ImageSpec, auth: AuthConfig | None = None) -> str:
+        if is_host_image(image.image):
+            return HOST_IMAGE_RECORD.repo_digests[0]
+        if self.store is None:
+            raise ImagePullFailure(f'cannot pull "{image.image}": this node has no image store (only {HOST_IMAGE})')
+        credentials = None
+        if auth is not None:
+            credentials = credentials_from_auth(auth.username, auth.password, auth.auth, auth.registry_token)
+        return (await self.store.pull(image.image, "Always", credentials=credentials)).image_ref
+
+    async def image_status(self, image: ImageSpec) -> Image | None:
+        if is_host_image(image.image):
+            return HOST_IMAGE_RECORD
+        found = self.store.get(image.image) if self.store is not None else None
+        return found.cri() if found is not None else None
+
+    async def list_images(self) -> builtins.list[Image]:
+        stored = self.store.list() if self.store is not None else []
+        return [HOST_IMAGE_RECORD, *(i.cri() for i in stored)]
+
+    async def remove_image(self, image: ImageSpec) -> None:
+        """Idempotent; the host image cannot be removed (it is the host)."""
+        if not is_host_image(image.image) and self.store is not None:
+            with contextlib.suppress(NotFoundFailure):
+                await self.store.remove(image.image)
 
 
 def build_busybox_rootfs(dest: Path, busybox: str = "/bin/busybox") -> Path:

@@ -19,10 +19,12 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import secrets
 import signal
 import socket
 import struct
 import termios
+import tty
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -159,6 +161,7 @@ async def tty_exec(argv: list[str], cwd: Path) -> TtyExecSession:
     """Start ``runc exec --tty`` in the foreground on a new pseudo-terminal (runc refuses a console socket
     unless detached, and a detached exec's exit code would be lost)."""
     master, slave = os.openpty()
+    tty.setraw(slave)  # only the container's terminal echoes and translates
     try:
         proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
                                                     start_new_session=True)
@@ -185,20 +188,45 @@ def unix_connect(directory: Path, name: str) -> socket.socket:
     return sock
 
 
-async def run_exec(argv: list[str], cwd: Path, timeout: float, kill: Callable[[], Awaitable[None]]) -> ExecResult:
-    """Run a non-interactive exec to completion; after ``timeout`` seconds (0: none) ``kill`` the command."""
-    proc = await asyncio.create_subprocess_exec(*argv, cwd=cwd, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+async def exec_sync(runc: list[str], directory: Path, container_id: str, cmd: list[str],
+                    timeout: float) -> ExecResult:
+    """Run ``cmd`` in the container to completion, its output collected; after ``timeout`` seconds (0: none)
+    the command is killed and RuntimeFailure raised."""
+    pid_file = f"exec-{secrets.token_hex(6)}.pid"
+    proc = await asyncio.create_subprocess_exec(
+        *runc, "exec", "--pid-file", pid_file, container_id, *cmd, cwd=directory,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), timeout or None)
     except TimeoutError:
-        await kill()
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        out, err = await proc.communicate()
-        raise RuntimeFailure(f"command {argv[-1]!r} timed out after {timeout}s") from None
+        # Kill the command itself and let runc reap it: killing runc first would orphan the command to the
+        # host's init, and the container's PID namespace could not end before init reaped it.
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int((directory / pid_file).read_text()), signal.SIGKILL)
+        try:
+            await asyncio.wait_for(proc.communicate(), 5)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.communicate()
+        raise RuntimeFailure(f"command {cmd!r} timed out after {timeout:g}s") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(directory / pid_file)
     assert proc.returncode is not None
     return ExecResult(proc.returncode, out, err)
+
+
+async def exec(runc: list[str], directory: Path, container_id: str, cmd: list[str], *, stdin: bool,
+               tty: bool) -> PipeExecSession | TtyExecSession:
+    """An interactive exec (``runc exec`` in the foreground, so its exit status is the command's)."""
+    if tty:
+        return await tty_exec([*runc, "exec", "--tty", container_id, *cmd], directory)
+    pipe = asyncio.subprocess.PIPE
+    proc = await asyncio.create_subprocess_exec(*runc, "exec", container_id, *cmd, cwd=directory,
+                                                stdin=pipe if stdin else asyncio.subprocess.DEVNULL,
+                                                stdout=pipe, stderr=pipe)
+    return PipeExecSession(proc)
 
 
 # -- attach -----------------------------------------------------------------------------------------------
