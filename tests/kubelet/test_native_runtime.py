@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from native_helpers import BUSYBOX, Native, busybox, force_clean, leftovers, make_native, require_native
 
 from nanokube.kubelet.runtime.cgroups import Cgroup
 from nanokube.kubelet.runtime.interface import (
@@ -28,8 +29,6 @@ from nanokube.kubelet.runtime.interface import (
     SandboxState,
 )
 from nanokube.kubelet.runtime.rootfs import HOST_IMAGE
-
-from native_helpers import BUSYBOX, Native, busybox, force_clean, leftovers, make_native, require_native
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -197,6 +196,34 @@ async def test_attach_round_trips_stdin(native: Native) -> None:
     out = [chunk async for chunk in session.output()]
     assert out == [(1, b"got abc\n")] and await session.wait() == 2
     assert await native.log(cid) == b"got abc\n"
+
+
+async def test_tty_container_attach_resize_and_log(native: Native) -> None:
+    sid = await native.pod("tty")
+    cid = await native.run(sid, "c", ["sh", "-c", "tty; read line; stty size; echo got $line"], tty=True,
+                           stdin=True)
+    await native.wait_log(cid, b"/dev/pts/")
+    session = await native.runtime.attach(cid, stdin=True, tty=True)
+    await session.resize(90, 20)
+    await session.write_stdin(b"hello\n")
+    out = b"".join([data async for _, data in session.output()])
+    assert b"20 90" in out and b"got hello" in out
+    assert await session.wait() == 0
+    assert (await native.wait_exit(cid)).exit_code == 0
+    assert b"got hello" in await native.log(cid)
+
+
+async def test_stdin_once_closes_stdin_when_the_attach_ends(native: Native) -> None:
+    sid = await native.pod("once")
+    cid = await native.run(sid, "c", ["sh", "-c", "cat; echo stdin closed"], stdin=True, stdin_once=True)
+    session = await native.runtime.attach(cid, stdin=True, tty=False)
+    await session.write_stdin(b"line\n")
+    await native.wait_log(cid, b"line")
+    session.writer.close()  # type: ignore[attr-defined]  # the client goes away
+    status = await native.wait_exit(cid)
+    assert status.exit_code == 0 and await native.log(cid) == b"line\nstdin closed\n"
+    with pytest.raises(RuntimeFailure):
+        await native.runtime.attach(cid, stdin=True, tty=False)
 
 
 async def test_port_forward_reaches_the_pod(native: Native) -> None:
