@@ -4,48 +4,18 @@ tests.)"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from nanokube.api.errors import ApiError
+from harness import eventually as eventually  # re-exported for the tests
+from harness import running as running
+
 from nanokube.api.labels import parse_selector
 from nanokube.cmd.inprocess import InProcessCluster
-from nanokube.controllers.base import Controller
 from nanokube.util.timeutil import rfc3339
 
 T = TypeVar("T")
 JSON = dict[str, Any]
 NS = "default"
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0,
-                     what: str = "condition") -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: Any = None
-    while True:
-        try:
-            value = await probe()
-        except (AssertionError, LookupError, ApiError) as err:
-            value, last = None, err
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
-        await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def running(*controllers: Controller) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(c.run(stop=stop)) for c in controllers]
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def template(app: str = "web", image: str = "nginx:1.25") -> JSON:

@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from harness import eventually
 
-from nanokube.api.errors import ApiError, NotFound, TooManyRequests
+from nanokube.api.errors import NotFound, TooManyRequests
 from nanokube.cmd.inprocess import InProcessCluster
 from nanokube.controllers.disruption import DisruptionController, go_selector, scaled_value, set_condition
 from nanokube.util.timeutil import now, rfc3339
 
 JSON = dict[str, Any]
 TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            result = await check()
-            if result:
-                return result
-        except (AssertionError, KeyError, LookupError, ApiError):
-            pass
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 class Api:

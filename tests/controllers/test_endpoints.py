@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
 
-from nanokube.api.errors import ApiError
+from harness import eventually
+
 from nanokube.cmd.inprocess import InProcessCluster
 from nanokube.controllers.endpoints import EndpointsController
 from nanokube.controllers.serviceaccount import ServiceAccountController
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            result = await check()
-            if result:
-                return result
-        except (AssertionError, KeyError, LookupError, ValueError, ApiError):
-            pass
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
 
 
 async def make_pod(cluster: InProcessCluster, name: str, ip: str, ready: bool, app: str = "web") -> None:

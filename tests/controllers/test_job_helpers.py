@@ -3,42 +3,17 @@ polling with a bounded deadline. (Named ``test_*`` to sit with the tests it serv
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
+
+from harness import eventually as eventually  # re-exported for the tests
+from harness import running as running
 
 from nanokube.api.objects import deep_copy
 from nanokube.cmd.inprocess import InProcessCluster
-from nanokube.controllers.base import Controller
 from nanokube.util.timeutil import rfc3339
 
 T = TypeVar("T")
 JSON = dict[str, Any]
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0,
-                     what: str = "condition") -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await probe()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def running(*controllers: Controller) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(c.run(stop=stop)) for c in controllers]
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def job_manifest(name: str, *, image: str = "busybox", restart: str = "Never", **spec: Any) -> JSON:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from test_endpoints import eventually
+from harness import eventually
 
 from nanokube.cmd.inprocess import InProcessCluster
 from nanokube.controllers.nodelifecycle import NodeLifecycleController, NodeLifecycleSettings, tolerates

@@ -7,31 +7,19 @@ volumes and Pods through the API and waits (bounded) for the state kube's contro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from nanokube.api.errors import ApiError, NotFound
+from harness import eventually
+
+from nanokube.api.errors import NotFound
 from nanokube.api.objects import deep_copy
 from nanokube.cmd.inprocess import InProcessCluster
 from nanokube.controllers.volumes import VolumeSettings, volume_controllers
 
 JSON = dict[str, Any]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            result = await check()
-            if result:
-                return result
-        except (AssertionError, KeyError, LookupError, ApiError):
-            pass
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 @asynccontextmanager

@@ -4,33 +4,20 @@ scheduler's node choice, get a volume on that node, and lose it again (directory
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import eventually
 
-from nanokube.api.errors import ApiError, NotFound
+from nanokube.api.errors import NotFound
 from nanokube.cmd.inprocess import InProcessCluster
 from nanokube.controllers.volumes import VolumeSettings, host_directory_hooks, volume_controllers
 
 JSON = dict[str, Any]
 SELECTED = "volume.kubernetes.io/selected-node"
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            result = await check()
-            if result:
-                return result
-        except (AssertionError, KeyError, LookupError, ApiError):
-            pass
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
 
 
 class Recorder:
