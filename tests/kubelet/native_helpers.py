@@ -29,7 +29,7 @@ from nanokube.kubelet.runtime.interface import (
 )
 from nanokube.kubelet.runtime.native import NativeRuntime, NativeSettings
 from nanokube.kubelet.runtime.rootfs import DirectoryImageStore, build_busybox_rootfs
-from nanokube.kubelet.runtime.sandbox import NETNS_DIR, NamespaceOnlyNetwork
+from nanokube.kubelet.runtime.sandbox import NETNS_DIR, NamespaceOnlyNetwork, PodNetwork
 
 BUSYBOX = "nanokube.test/busybox:1.35"
 
@@ -56,9 +56,10 @@ class Native:
 
     runtime: NativeRuntime
     settings: NativeSettings
-    network: NamespaceOnlyNetwork
+    network: PodNetwork
     store: DirectoryImageStore
     logs: Path
+    netns_prefix: str
     sandboxes: dict[str, PodSandboxConfig] = field(default_factory=dict)
 
     def new_runtime(self) -> NativeRuntime:
@@ -144,7 +145,7 @@ def leftovers(native: Native) -> dict[str, list[str]]:
     """What the runtime left on the host (empty lists when it cleaned up)."""
     s = native.settings
     return {"runc": runc_ids(s), "mounts": mounts_under(s.state_dir), "cgroups": cgroup_dirs(s.cgroup_root),
-            "netns": netns_names(native.network.prefix), "shims": [str(p) for p in shims(s.state_dir)],
+            "netns": netns_names(native.netns_prefix), "shims": [str(p) for p in shims(s.state_dir)],
             "containers": os.listdir(s.state_dir / "containers"), "sandboxes": os.listdir(s.state_dir / "sandboxes")}
 
 
@@ -158,7 +159,7 @@ def force_clean(native: Native) -> None:
             os.kill(pid, 9)
     for mount in sorted(mounts_under(s.state_dir), key=len, reverse=True):
         subprocess.run(["umount", "-l", mount], capture_output=True)
-    for name in netns_names(native.network.prefix):
+    for name in netns_names(native.netns_prefix):
         subprocess.run(["ip", "netns", "delete", name], capture_output=True)
     cgroup = Cgroup(detect(), s.cgroup_root)
     cgroup.kill_all()
@@ -171,7 +172,7 @@ def make_native(tmp: Path, busybox_rootfs: Path) -> Native:
     network = NamespaceOnlyNetwork(prefix=f"nkt{token}-")
     store = DirectoryImageStore()
     store.add(BUSYBOX, busybox_rootfs)
-    return Native(NativeRuntime(settings, network, store), settings, network, store, tmp / "logs")
+    return Native(NativeRuntime(settings, network, store), settings, network, store, tmp / "logs", network.prefix)
 
 
 def busybox(tmp: Path) -> Path:

@@ -368,6 +368,6 @@ async def test_sandbox_of_a_recreated_runtime_is_cleaned(native: Native, busybox
 
 def test_make_native_is_isolated(tmp_path: Path, busybox_rootfs: Path) -> None:
     a, b = make_native(tmp_path / "a", busybox_rootfs), make_native(tmp_path / "b", busybox_rootfs)
-    assert a.settings.cgroup_root != b.settings.cgroup_root and a.network.prefix != b.network.prefix
+    assert a.settings.cgroup_root != b.settings.cgroup_root and a.netns_prefix != b.netns_prefix
     force_clean(a)
     force_clean(b)

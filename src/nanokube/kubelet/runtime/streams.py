@@ -201,8 +201,7 @@ async def exec_sync(runc: list[str], directory: Path, container_id: str, cmd: li
     except TimeoutError:
         # Kill the command itself and let runc reap it: killing runc first would orphan the command to the
         # host's init, and the container's PID namespace could not end before init reaped it.
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int((directory / pid_file).read_text()), signal.SIGKILL)
+        await _kill_exec(directory / pid_file, proc)
         try:
             await asyncio.wait_for(proc.communicate(), 5)
         except TimeoutError:
@@ -215,6 +214,20 @@ async def exec_sync(runc: list[str], directory: Path, container_id: str, cmd: li
             os.unlink(directory / pid_file)
     assert proc.returncode is not None
     return ExecResult(proc.returncode, out, err)
+
+
+async def _kill_exec(pid_file: Path, proc: asyncio.subprocess.Process) -> None:
+    """SIGKILL the command runc exec started, once runc has written its pid (it may still be starting)."""
+    for _ in range(500):
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+            return
+        except (FileNotFoundError, ValueError):
+            if proc.returncode is not None:
+                return
+            await asyncio.sleep(0.01)
+        except ProcessLookupError:
+            return
 
 
 async def exec(runc: list[str], directory: Path, container_id: str, cmd: list[str], *, stdin: bool,
