@@ -12,6 +12,12 @@ thousands of Pods cost no tasks and no processes. How a container behaves comes 
 * ``sim.nanokube.io/run-seconds.<container>`` and ``sim.nanokube.io/exit-code.<container>`` — the same for
   one named container (init containers included), overriding the Pod-wide values.
 
+* ``sim.nanokube.io/log: "text"`` (or ``...log.<container>``) — lines the container "prints" when it starts;
+  its log also has a line when it starts and one when it exits, and ``follow`` ends when it exits.
+* ``sim.nanokube.io/port-forward-to: "127.0.0.1:8080"`` (or ``...port-forward-to.<port>``) — where a
+  port-forward into the Pod connects (loopback addresses only); without it nothing listens in the Pod.
+
+Exec and attach run the built-in commands of ``runtime.fakeexec`` (``echo``, ``cat``, ``sh -c``, ``exit N``...).
 A graceful stop ends a container with ``term_exit_code`` (0: the process handled SIGTERM), a stop with no
 grace with 137 (SIGKILL). Pulls succeed for every image, after ``pull_delay``; images are then "present".
 One ``FakeRuntime`` serves one node. It keeps the label and annotation dicts of the configs it is given (no
@@ -29,6 +35,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from .fakestreams import connect_loopback, log_line, log_lines, select_lines, start_attach, start_exec
 from .interface import (
     CONTAINER_KIND_LABEL,
     CONTAINER_NAME_LABEL,
@@ -150,6 +157,8 @@ class FakeRuntime:
         self._containers: dict[str, _Container] = {}
         self._images: dict[str, Image] = {}
         self._listeners: list[EventListener] = []
+        # Futures of exit codes, only for containers someone follows or attaches to.
+        self._exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
 
     # -- runtime ------------------------------------------------------------------------------------------
     async def version(self) -> RuntimeVersion:
@@ -285,6 +294,7 @@ class FakeRuntime:
         status.finished_at = self.clock()
         status.exit_code = code
         status.reason = reason
+        self._wake_exit_waiters(container_id, code)
         self._emit(status, EventType.STOPPED, status.finished_at)
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
@@ -305,6 +315,7 @@ class FakeRuntime:
         sandbox = self._sandboxes.get(container.status.sandbox_id)
         if sandbox is not None and container_id in sandbox.containers:
             sandbox.containers.remove(container_id)
+        self._wake_exit_waiters(container_id, container.status.exit_code)
         self._emit(container.status, EventType.DELETED, self.clock())
 
     async def container_status(self, container_id: str) -> ContainerStatus:
@@ -317,29 +328,64 @@ class FakeRuntime:
         ids = sandbox.containers if sandbox is not None else []
         return [copy.copy(self._containers[i].status) for i in ids]
 
-    # -- streaming and stats (stubs: nothing runs) --------------------------------------------------------
+    # -- streaming and stats: built-in commands, simulated logs, port-forward to a loopback target ---------
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float = 0) -> ExecResult:
         self._container(container_id)
         return ExecResult(0)
 
+    def _running(self, container_id: str) -> _Container:
+        container = self._container(container_id)
+        if container.status.state is not ContainerState.RUNNING:
+            raise RuntimeFailure(f"container {container_id} is not running")
+        return container
+
+    def _hostname(self, container: _Container) -> str:
+        sandbox = self._sandboxes.get(container.status.sandbox_id)
+        return sandbox.status.metadata.name if sandbox is not None else ""
+
     async def exec(self, container_id: str, cmd: list[str], *, stdin: bool, tty: bool) -> ExecSession:
-        raise RuntimeFailure("exec is not supported by the fake runtime: nothing runs in a simulated container")
+        container = self._running(container_id)
+        return start_exec(cmd, stdin=stdin, tty=tty, hostname=self._hostname(container))
 
     async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession:
-        raise RuntimeFailure("attach is not supported by the fake runtime: nothing runs in a simulated container")
+        container = self._running(container_id)
+        return start_attach(self._exited(container_id), stdin=stdin, tty=tty, hostname=self._hostname(container))
+
+    def _exited(self, container_id: str) -> asyncio.Future[int]:
+        """A future of the container's exit code (already done if it has exited)."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        status = self._container(container_id).status
+        if status.state is ContainerState.EXITED:
+            future.set_result(status.exit_code)
+        else:
+            self._exit_waiters.setdefault(container_id, []).append(future)
+        return future
+
+    def _wake_exit_waiters(self, container_id: str, code: int) -> None:
+        for future in self._exit_waiters.pop(container_id, []):
+            if not future.done():
+                future.set_result(code)
 
     async def port_forward(self, sandbox_id: str, port: int) -> PortStream:
-        raise RuntimeFailure("port-forward is not supported by the fake runtime: nothing listens")
+        sandbox = self._sandbox(sandbox_id)
+        if sandbox.status.state is not SandboxState.READY:
+            raise RuntimeFailure(f"pod sandbox {sandbox_id} is not ready")
+        return await connect_loopback(sandbox.status.annotations, port)
 
     async def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[bytes]:
         status = self._container(container_id).status
-        lines = [f"simulated container {status.metadata.name} (image {status.image}) started\n"]
+        sandbox = self._sandboxes.get(status.sandbox_id)
+        lines = log_lines(status, sandbox.status.annotations if sandbox is not None else {})
+        budget = options.limit_bytes
+        for chunk in select_lines(lines, options):
+            yield chunk
+            budget = None if budget is None else budget - len(chunk)
+        if not options.follow or status.state is ContainerState.EXITED or (budget is not None and budget <= 0):
+            return
+        await self._exited(container_id)
         if status.state is ContainerState.EXITED:
-            lines.append(f"simulated container {status.metadata.name} exited with code {status.exit_code}\n")
-        if options.tail_lines is not None:
-            lines = lines[-options.tail_lines:] if options.tail_lines > 0 else []
-        for line in lines:
-            yield line.encode()
+            chunk = log_line(status.finished_at, log_lines(status, {})[-1][1], options.timestamps)
+            yield chunk[:budget] if budget is not None else chunk
 
     async def container_stats(self, container_id: str) -> ContainerStats:
         self._container(container_id)
@@ -366,3 +412,4 @@ class FakeRuntime:
 
     async def remove_image(self, image: ImageSpec) -> None:
         self._images.pop(normalize_image(image.image), None)
+
