@@ -22,6 +22,10 @@ Driving it through the API (what ``nanokube sim node stop|start NAME`` does):
 * A Node created with ``sim.nanokube.io/node: "true"`` is adopted: it gets a pod CIDR if it has none, and is
   kept alive and runs Pods like the others (how a test adds a node later).
 
+Logs, exec, attach and port-forward reach simulated Pods through one ``server.KubeletServer`` for all nodes:
+``serve_kubelet(address, port)`` (before ``run``) makes every Node advertise it (``daemonEndpoints`` port and
+the ``nanokube.io/kubelet-address`` annotation, since the made-up InternalIPs lead nowhere).
+
 Pod annotations the fake runtime reads are documented in ``runtime.fake``; readiness is immediate after a
 container starts unless ``sim.nanokube.io/ready-after-seconds: "N"`` (or ``...ready-after-seconds.<name>``
 for one container) delays it.
@@ -47,6 +51,7 @@ from .node import NodeConfig, NodeHeartbeat
 from .podworker import PodWorkers
 from .runtime.fake import RUNTIME_NAME, FakeRuntime, FakeRuntimeSettings
 from .runtime.interface import ContainerStatus
+from .server import KUBELET_ADDRESS_ANNOTATION
 from .status import StatusManager
 from .sync import PodSyncer, SyncSettings
 
@@ -79,6 +84,8 @@ class SimSettings:
     backoff_max: float = 300.0
     events: bool = True  # Pulled/Created/Started/Killing/BackOff Events (costs one write each)
     kubelet_version: str = "v1.37.0"
+    kubelet_address: str = ""  # where the shared kubelet server listens (see serve_kubelet)
+    kubelet_port: int = 10250
     status_concurrency: int = 64
     heartbeat_concurrency: int = 128
     seed: int | None = None
@@ -106,10 +113,13 @@ def node_config(name: str, index: int, settings: SimSettings) -> NodeConfig:
             "containerRuntimeVersion": f"{RUNTIME_NAME}://0.1.0", "kernelVersion": "6.1.0-sim",
             "kubeProxyVersion": "", "kubeletVersion": settings.kubelet_version, "machineID": machine.hex,
             "operatingSystem": "linux", "osImage": "nanokube simulated node", "systemUUID": str(machine)}
-    return NodeConfig(name, capacity, labels=labels, annotations={SIM_NODE_ANNOTATION: "true"},
+    annotations = {SIM_NODE_ANNOTATION: "true"}
+    if settings.kubelet_address:
+        annotations[KUBELET_ADDRESS_ANNOTATION] = settings.kubelet_address
+    return NodeConfig(name, capacity, labels=labels, annotations=annotations,
                       taints=[dict(t) for t in settings.taints], addresses=[("InternalIP", ip), ("Hostname", name)],
                       pod_cidr=node_pod_cidr(index, settings.pod_cidr_base, settings.reserved_cidrs),
-                      node_info=info, provider_id=f"nanokube-sim://{name}")
+                      node_info=info, provider_id=f"nanokube-sim://{name}", kubelet_port=settings.kubelet_port)
 
 
 def _seconds(text: str | None) -> float | None:
@@ -205,6 +215,14 @@ class Simulator:
         if taints is not None:
             config.taints = [dict(t) for t in taints]
         return self._add(config).name
+
+    def serve_kubelet(self, address: str, port: int) -> None:
+        """Advertise the kubelet server at ``address:port`` on every node (call before ``run``: Nodes carry it
+        from registration on)."""
+        self.settings.kubelet_address, self.settings.kubelet_port = address, port
+        for node in self.agent.nodes.values():
+            node.config.kubelet_port = port
+            node.config.annotations[KUBELET_ADDRESS_ANNOTATION] = address
 
     def stop_node(self, name: str) -> None:
         """The node goes silent: no heartbeats, its Pods frozen (pending writes dropped)."""
