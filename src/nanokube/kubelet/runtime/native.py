@@ -62,7 +62,7 @@ from .interface import (
 )
 from .rootfs import ImageStore, NodeImages, ResolvedImage, mount_overlay, resolve_user
 from .sandbox import PodNetwork, make_pod_files, remove_pod_files
-from .shimctl import reap, start_shim, unwatch, watch_exit
+from .shimctl import reap, start_shim, unwatch, watch_exit, write_conf
 from .state import (
     Container,
     Sandbox,
@@ -255,10 +255,10 @@ class NativeRuntime:
             rootfs = await mount_overlay(image.layers, d)
             spec = self._bundle_spec(sandbox, config, image, rootfs, c.cgroups_path)
             write_json(d / "config.json", build_config(spec))
-            write_json(d / "shim.json", {
-                "id": cid, "runc": self.settings.runc, "root": str(self.runc_root), "log_path": status.log_path,
-                "tty": config.tty, "stdin": config.stdin, "stdin_once": config.stdin_once,
-                "oom_files": Cgroup(self.cgroups, c.cgroups_path).oom_files()})
+            write_conf(d, {"id": cid, "runc": self.settings.runc, "root": str(self.runc_root),
+                           "log_path": status.log_path, "tty": config.tty, "stdin": config.stdin,
+                           "stdin_once": config.stdin_once,
+                           "oom_file": Cgroup(self.cgroups, c.cgroups_path).oom_files()})
             c.save()
             c.popen = await start_shim(self.settings.python, d, self.settings.create_timeout)
             c.shim_pid, c.shim_start = c.popen.pid, process_start_time(c.popen.pid)

@@ -2,17 +2,20 @@
 
 One shim runs beside each container, like containerd's shim or conmon, so containers outlive the agent: the
 agent may stop and restart while the shim keeps the container's output pipes open, writes its log and records
-how it ended. The shim is a standalone script (stdlib only, started with ``-S`` by file path: about 8 ms and a
-few MB), in its own session, and is not in the container's cgroup, so its memory is not charged to the limit.
+how it ended. The shim is a standalone script started by file path with ``-S``, in a session of its own and
+outside the container's cgroup (its memory is not charged to the container). It imports only built-in modules
+(no json, re, subprocess, or the socket and signal wrappers: each shim costs startup time and resident memory per container),
+so its files are plain text and it talks to sockets through ``_socket``.
 
-What it does, reading ``shim.json`` in CONTAINER_DIR (which is also the OCI bundle and its working directory):
+What it does, reading ``shim.conf`` (``key value`` lines) in CONTAINER_DIR, which is also the OCI bundle and its
+working directory:
 
 1. Becomes a child subreaper, then runs ``runc create`` with the container's stdio: pipes (stdout, stderr and,
    when the container has ``stdin``, stdin), or a pseudo-terminal received over ``console.sock`` for ``tty``.
-   The container's init process stays blocked until ``runc start``; when ``runc create`` exits the init is
-   re-parented to the shim, so the shim alone can wait for it.
-2. Reports one JSON line on its stdout, ``{"pid": N}`` or ``{"error": "..."}``, and closes it: the agent's
-   create call returns on that line.
+   The container's init stays blocked until ``runc start``; when ``runc create`` exits the init is re-parented
+   to the shim, so the shim alone can wait for it.
+2. Reports one line on its stdout, ``pid N`` or ``error MESSAGE``, and closes it: the agent's create call
+   returns on that line.
 3. Writes everything the container prints to ``log_path`` in the CRI log format
    (``2026-11-27T18:00:26.123456789Z stdout F text``; lines over 16 KiB are split into ``P`` parts), and
    serves ``attach.sock``: frames of ``>BI`` (type, length) + payload. From a client: 0 stdin data, 1 close
@@ -22,14 +25,12 @@ What it does, reading ``shim.json`` in CONTAINER_DIR (which is also the OCI bund
    ``oom_killed``) atomically, then exits. The agent watches the shim's pid to learn of the exit.
 """
 
+import _signal
+import _socket
 import ctypes
-import json
 import os
-import selectors
-import signal
-import socket
+import select
 import struct
-import subprocess
 import sys
 import time
 
@@ -39,11 +40,25 @@ DRAIN_SECONDS = 2.0
 FRAME = struct.Struct(">BI")
 STDIN, CLOSE_STDIN, RESIZE = 0, 1, 2
 STDOUT, STDERR, EXIT = 1, 2, 3
+TIOCSWINSZ = 0x5414
+IN, HUP = select.EPOLLIN, select.EPOLLHUP | select.EPOLLERR
+
+
+def read_conf(path: str) -> dict:
+    """``key value`` lines; ``oom_file`` may come several times (a list), other keys once."""
+    conf: dict = {"oom_file": []}
+    with open(path) as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition(" ")
+            if key == "oom_file":
+                conf[key].append(value)
+            elif key:
+                conf[key] = value
+    return conf
 
 
 def timestamp() -> bytes:
-    now = time.time_ns()
-    seconds, nanos = divmod(now, 1_000_000_000)
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
     return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z").encode()
 
 
@@ -79,13 +94,14 @@ class CriLog:
         self.pending = {b"stdout": b"", b"stderr": b""}
 
 
-def write_json(path: str, data: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(tmp, path)
+def write_file(path: str, text: str) -> None:
+    """Replace ``path`` atomically."""
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.rename(path + ".tmp", path)
 
 
 def oom_kills(files: list) -> int:
@@ -103,7 +119,8 @@ def oom_kills(files: list) -> int:
 
 
 def runc_error(stderr_fd: int) -> str:
-    """The last error runc logged, else what it printed."""
+    """The last error runc logged (the rare path: json is imported only here), else what it printed."""
+    import json
     message = ""
     try:
         with open("runc.log") as f:
@@ -125,89 +142,117 @@ def runc_error(stderr_fd: int) -> str:
     return message or "runc create failed"
 
 
+def unix_listener(name: str) -> _socket.socket:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    if os.path.exists(name):
+        os.unlink(name)
+    sock.bind(name)
+    sock.listen(8)
+    return sock
+
+
+def receive_fd(listener: _socket.socket) -> int:
+    """Accept runc's console-socket connection and take the terminal master it sends (SCM_RIGHTS)."""
+    listener.settimeout(10)
+    fd, _ = listener._accept()  # type: ignore[attr-defined]  # _socket's accept, returning an fd
+    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
+    conn.settimeout(10)
+    try:
+        _data, ancillary, _flags, _addr = conn.recvmsg(4096, _socket.CMSG_LEN(4))
+    finally:
+        conn.close()
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(payload) >= 4:
+            return int(struct.unpack("i", payload[:4])[0])
+    raise RuntimeError("runc sent no terminal")
+
+
 class Shim:
-    def __init__(self, config: dict) -> None:
-        self.config = config
-        self.sel = selectors.DefaultSelector()
-        self.log = CriLog(config["log_path"])
+    def __init__(self, conf: dict) -> None:
+        self.conf = conf
+        self.epoll = select.epoll()
+        self.handlers: dict = {}
+        self.log = CriLog(conf["log_path"])
         self.init_pid = 0
         self.status: int | None = None
         self.exited_at = 0.0
         self.stdin_fd = -1
         self.stdin_pending = b""
         self.master = -1
-        self.streams: dict[int, bytes] = {}
-        self.clients: dict[socket.socket, bytes] = {}
-        self.listener: socket.socket | None = None
+        self.streams: dict = {}
+        self.clients: dict = {}
         self.wakeup_r, self.wakeup_w = os.pipe()
 
     # -- creating the container -------------------------------------------------------------------------
     def create(self) -> None:
-        cfg = self.config
+        conf = self.conf
         devnull = os.open(os.devnull, os.O_RDWR)
-        console = None
-        argv = [cfg["runc"], "--root", cfg["root"], "--log", "runc.log", "--log-format", "json", "create",
+        argv = [conf["runc"], "--root", conf["root"], "--log", "runc.log", "--log-format", "json", "create",
                 "--bundle", ".", "--pid-file", "init.pid"]
+        console = None
         err_r = -1
-        if cfg.get("tty"):
-            console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            console.bind("console.sock")
-            console.listen(1)
+        if conf.get("tty") == "1":
+            console = unix_listener("console.sock")
             argv += ["--console-socket", "console.sock"]
             stdio = (devnull, devnull, devnull)
         else:
             out_r, out_w = os.pipe()
             err_r, err_w = os.pipe()
             in_r = devnull
-            if cfg.get("stdin"):
+            if conf.get("stdin") == "1":
                 in_r, self.stdin_fd = os.pipe()
             stdio = (in_r, out_w, err_w)
             self.streams = {out_r: b"stdout", err_r: b"stderr"}
-        proc = subprocess.Popen([*argv, cfg["id"]], stdin=stdio[0], stdout=stdio[1], stderr=stdio[2],
-                                close_fds=True)
-        code = proc.wait()
-        for fd in set(stdio):
+        actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(stdio)]
+        # Python ignores SIGPIPE; ignored signals survive exec, so reset them for runc and the container.
+        pid = os.posix_spawnp(argv[0], [*argv, conf["id"]], os.environ, file_actions=actions,
+                              setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ))
+        _, status = os.waitpid(pid, 0)
+        for fd in {*stdio, devnull}:
             os.close(fd)
-        if code != 0:
+        if os.waitstatus_to_exitcode(status) != 0:
             raise RuntimeError(runc_error(err_r))
         if console is not None:
-            console.settimeout(10)
-            conn, _ = console.accept()
-            _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 1)
-            conn.close()
+            self.master = self.stdin_fd = receive_fd(console)
             console.close()
             os.unlink("console.sock")
-            self.master = self.stdin_fd = fds[0]
             self.streams = {self.master: b"stdout"}
         with open("init.pid") as f:
             self.init_pid = int(f.read().strip())
 
     # -- the loop ---------------------------------------------------------------------------------------
+    def watch(self, fd: int, handler: object, events: int = IN) -> None:
+        self.handlers[fd] = handler
+        self.epoll.register(fd, events)
+
+    def forget(self, fd: int) -> None:
+        if self.handlers.pop(fd, None) is not None:
+            self.epoll.unregister(fd)
+
     def serve(self) -> None:
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if os.path.exists("attach.sock"):
-            os.unlink("attach.sock")
-        self.listener.bind("attach.sock")
-        self.listener.listen(8)
-        self.sel.register(self.listener, selectors.EVENT_READ, self.accept)
-        self.sel.register(self.wakeup_r, selectors.EVENT_READ, self.reap)
+        self.listener = unix_listener("attach.sock")
+        self.listener.setblocking(False)
+        self.watch(self.listener.fileno(), self.accept)
+        self.watch(self.wakeup_r, self.reap)
         for fd in self.streams:
             os.set_blocking(fd, False)
-            self.sel.register(fd, selectors.EVENT_READ, self.read_output)
-        if self.stdin_fd >= 0 and self.master < 0:
+            self.watch(fd, self.read_output)
+        if self.stdin_fd >= 0:
             os.set_blocking(self.stdin_fd, False)
         self.reap(self.wakeup_r)
         while not self.done():
-            timeout = None if self.status is None else max(0.0, self.exited_at + DRAIN_SECONDS - time.time())
-            for key, _ in self.sel.select(timeout):
-                key.data(key.fileobj)
+            timeout = -1 if self.status is None else max(0.0, self.exited_at + DRAIN_SECONDS - time.time())
+            for fd, _events in self.epoll.poll(timeout):
+                handler = self.handlers.get(fd)
+                if handler is not None:
+                    handler(fd)
 
     def done(self) -> bool:
         if self.status is None:
             return False
         return not self.streams or time.time() >= self.exited_at + DRAIN_SECONDS
 
-    def reap(self, _fd: object) -> None:
+    def reap(self, _fd: int) -> None:
         try:
             os.read(self.wakeup_r, 4096)
         except BlockingIOError:
@@ -222,8 +267,7 @@ class Shim:
             if pid == self.init_pid and self.status is None:
                 self.status, self.exited_at = status, time.time()
 
-    def read_output(self, fd: object) -> None:
-        assert isinstance(fd, int)
+    def read_output(self, fd: int) -> None:
         try:
             data = os.read(fd, 65536)
         except BlockingIOError:
@@ -231,7 +275,7 @@ class Shim:
         except OSError:  # EIO: the terminal's other side is closed
             data = b""
         if not data:
-            self.sel.unregister(fd)
+            self.forget(fd)
             stream = self.streams.pop(fd)
             if fd != self.master:
                 os.close(fd)
@@ -243,46 +287,50 @@ class Shim:
         self.broadcast(STDOUT if stream == b"stdout" else STDERR, data)
 
     # -- attach -----------------------------------------------------------------------------------------
-    def accept(self, listener: object) -> None:
-        assert self.listener is not None
-        conn, _ = self.listener.accept()
+    def accept(self, _fd: int) -> None:
+        try:
+            fd, _ = self.listener._accept()  # type: ignore[attr-defined]
+        except BlockingIOError:
+            return
+        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
         conn.settimeout(2.0)
-        self.clients[conn] = b""
-        self.sel.register(conn, selectors.EVENT_READ, self.read_client)
+        self.clients[fd] = (conn, b"")
+        self.watch(fd, self.read_client)
 
-    def drop(self, conn: socket.socket) -> None:
-        self.sel.unregister(conn)
-        self.clients.pop(conn, None)
-        conn.close()
-        if self.config.get("stdin_once"):
+    def drop(self, fd: int) -> None:
+        self.forget(fd)
+        conn, _ = self.clients.pop(fd, (None, b""))
+        if conn is not None:
+            conn.close()
+        if self.conf.get("stdin_once") == "1":
             self.close_stdin()
 
     def broadcast(self, kind: int, data: bytes) -> None:
         frame = FRAME.pack(kind, len(data)) + data
-        for conn in list(self.clients):
+        for fd, (conn, _) in list(self.clients.items()):
             try:
                 conn.sendall(frame)
             except OSError:
-                self.drop(conn)
+                self.drop(fd)
 
-    def read_client(self, conn: object) -> None:
-        assert isinstance(conn, socket.socket)
+    def read_client(self, fd: int) -> None:
+        conn, buf = self.clients[fd]
         try:
             data = conn.recv(65536)
         except OSError:
             data = b""
         if not data:
-            self.drop(conn)
+            self.drop(fd)
             return
-        buf = self.clients[conn] + data
+        buf += data
         while len(buf) >= FRAME.size:
             kind, size = FRAME.unpack_from(buf)
             if len(buf) < FRAME.size + size:
                 break
             payload, buf = buf[FRAME.size:FRAME.size + size], buf[FRAME.size + size:]
             self.handle_frame(kind, payload)
-        if conn in self.clients:
-            self.clients[conn] = buf
+        if fd in self.clients:
+            self.clients[fd] = (conn, buf)
 
     def handle_frame(self, kind: int, payload: bytes) -> None:
         if kind == STDIN and self.stdin_fd >= 0:
@@ -292,28 +340,23 @@ class Shim:
             self.close_stdin()
         elif kind == RESIZE and self.master >= 0 and len(payload) == 4:
             import fcntl
-            import termios
             width, height = struct.unpack(">HH", payload)
-            fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+            fcntl.ioctl(self.master, TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
-    def flush_stdin(self, _fd: object) -> None:
+    def flush_stdin(self, _fd: int) -> None:
         try:
             written = os.write(self.stdin_fd, self.stdin_pending)
         except BlockingIOError:
             written = 0
         except OSError:
-            self.stdin_pending = b""
-            written = 0
+            self.stdin_pending, written = b"", 0
         self.stdin_pending = self.stdin_pending[written:]
-        if self.master >= 0:
+        if self.master >= 0:  # the terminal is registered for output already; small writes go through
             return
-        try:
-            if self.stdin_pending:
-                self.sel.register(self.stdin_fd, selectors.EVENT_WRITE, self.flush_stdin)
-            else:
-                self.sel.unregister(self.stdin_fd)
-        except (KeyError, ValueError):
-            pass
+        if self.stdin_pending and self.stdin_fd not in self.handlers:
+            self.watch(self.stdin_fd, self.flush_stdin, select.EPOLLOUT)
+        elif not self.stdin_pending:
+            self.forget(self.stdin_fd)
 
     def close_stdin(self) -> None:
         if self.master >= 0:
@@ -322,10 +365,7 @@ class Shim:
             except OSError:
                 pass
         elif self.stdin_fd >= 0:
-            try:
-                self.sel.unregister(self.stdin_fd)
-            except (KeyError, ValueError):
-                pass
+            self.forget(self.stdin_fd)
             os.close(self.stdin_fd)
             self.stdin_fd = -1
 
@@ -336,43 +376,42 @@ class Shim:
         code = os.waitstatus_to_exitcode(status)
         signum = -code if code < 0 else 0
         exit_code = 128 + signum if code < 0 else code
-        write_json("exit.json", {"exit_code": exit_code, "signal": signum, "finished_at": time.time(),
-                                 "oom_killed": oom_kills(self.config.get("oom_files", [])) > 0})
+        oom = oom_kills(self.conf["oom_file"])
+        write_file("exit.json", f'{{"exit_code": {exit_code}, "signal": {signum}, '
+                                f'"finished_at": {time.time()!r}, "oom_killed": {"true" if oom else "false"}}}')
         self.broadcast(EXIT, struct.pack(">i", exit_code))
-        for conn in list(self.clients):
+        for conn, _ in list(self.clients.values()):
             conn.close()
         if os.path.exists("attach.sock"):
             os.unlink("attach.sock")
 
 
-def main() -> None:
-    os.chdir(sys.argv[1])
-    with open("shim.json") as f:
-        config = json.load(f)
-    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    shim = Shim(config)
-    os.set_blocking(shim.wakeup_w, False)
-    signal.set_wakeup_fd(shim.wakeup_w)
-    signal.signal(signal.SIGCHLD, lambda _s, _f: None)
+def report(message: str) -> None:
+    """Tell the agent how creation went (one line), then let go of its pipe."""
     try:
-        shim.create()
-    except Exception as err:
-        report({"error": str(err) or type(err).__name__})
-        sys.exit(1)
-    report({"pid": shim.init_pid})
-    shim.serve()
-    shim.finish()
-
-
-def report(message: dict) -> None:
-    """Tell the agent how creation went, then let go of its pipe."""
-    try:
-        os.write(1, (json.dumps(message) + "\n").encode())
+        os.write(1, (message.replace("\n", " ") + "\n").encode())
     except OSError:
         pass
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.close(null)
+
+
+def main() -> None:
+    os.chdir(sys.argv[1])
+    shim = Shim(read_conf("shim.conf"))
+    ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    os.set_blocking(shim.wakeup_w, False)
+    _signal.set_wakeup_fd(shim.wakeup_w)
+    _signal.signal(_signal.SIGCHLD, lambda _s, _f: None)
+    try:
+        shim.create()
+    except Exception as err:
+        report("error " + (str(err) or type(err).__name__))
+        sys.exit(1)
+    report(f"pid {shim.init_pid}")
+    shim.serve()
+    shim.finish()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import subprocess
 from collections.abc import Callable
@@ -21,16 +20,20 @@ from .interface import CreateContainerFailure
 SHIM = Path(__file__).with_name("shim.py")
 
 
-def _report(line: bytes) -> dict[str, object]:
-    try:
-        data = json.loads(line or b"{}")
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+def write_conf(directory: Path, settings: dict[str, str | bool | list[str]]) -> None:
+    """The shim's ``shim.conf``: ``key value`` lines (lists repeat the key, booleans are 1/0)."""
+    lines = []
+    for key, value in settings.items():
+        for item in value if isinstance(value, list) else [value]:
+            text = ("1" if item else "0") if isinstance(item, bool) else str(item)
+            if "\n" in text:
+                raise ValueError(f"shim setting {key} contains a newline")
+            lines.append(f"{key} {text}\n")
+    (directory / "shim.conf").write_text("".join(lines))
 
 
 async def start_shim(python: str, directory: Path, timeout: float) -> subprocess.Popen[bytes]:
-    """Start the shim of the container in ``directory`` (its ``shim.json`` written) and wait for its report;
+    """Start the shim of the container in ``directory`` (its ``shim.conf`` written) and wait for its report;
     CreateContainerFailure with runc's message if the container could not be created."""
     with open(directory / "shim.log", "ab") as log:
         popen = subprocess.Popen([python, "-S", str(SHIM), str(directory)], stdin=subprocess.DEVNULL,
@@ -44,10 +47,11 @@ async def start_shim(python: str, directory: Path, timeout: float) -> subprocess
         raise CreateContainerFailure(f"runc create did not finish in {timeout:g}s") from None
     finally:
         popen.stdout.close()
-    report = _report(line)
-    if "pid" not in report:
+    kind, _, detail = line.decode(errors="replace").strip().partition(" ")
+    if kind != "pid":
         await asyncio.to_thread(popen.wait)
-        raise CreateContainerFailure(str(report.get("error") or "the container shim failed to start"))
+        raise CreateContainerFailure(detail if kind == "error" else "the container shim failed to start "
+                                     f"(see {directory / 'shim.log'})")
     return popen
 
 

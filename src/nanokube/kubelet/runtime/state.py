@@ -2,8 +2,8 @@
 
 Each sandbox directory holds ``sandbox.json`` (its config, status and network namespace); each container
 directory holds ``container.json`` (its status as of creation or start, its shim's identity) next to the
-``exit.json`` its shim writes when the container ends. Files are replaced atomically (write, fsync, rename), so
-a crash leaves either the old or the new record; a restarted agent reads them back (``recovery.py``).
+``exit.json`` its shim writes when the container ends. Files are replaced atomically (write, rename), so an
+agent crash leaves either the old or the new record; a restarted agent reads them back (``recovery.py``).
 """
 
 from __future__ import annotations
@@ -37,11 +37,10 @@ from .rootfs import unmount
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` atomically. No fsync: the records must survive the agent, not the machine (after a
+    reboot no container is left to re-adopt)."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
+    tmp.write_text(json.dumps(data))
     os.replace(tmp, path)
 
 
