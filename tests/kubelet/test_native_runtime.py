@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -91,6 +92,16 @@ async def test_busybox_exit_code_and_events(native: Native) -> None:
     assert sorted((await native.log(cid)).splitlines()) == [b"hi", b"oops"]
     assert [e.type for e in events] == [EventType.CREATED, EventType.STARTED, EventType.STOPPED]
     assert {e.container_id for e in events} == {cid} and events[0].pod_uid == native.sandboxes[sid].metadata.uid
+
+
+async def test_containers_start_with_default_signal_dispositions(native: Native) -> None:
+    sid = await native.pod("signals")
+    cid = await native.run(sid, "c", ["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"])
+    assert (await native.wait_exit(cid)).exit_code == 0
+    masks = dict(line.split(":\t") for line in (await native.log(cid)).decode().splitlines())
+    ignored, blocked = int(masks["SigIgn"], 16), int(masks["SigBlk"], 16)
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGINT):  # Python ignores the first two
+        assert not (ignored | blocked) & (1 << (signum - 1)), signum
 
 
 async def test_containers_of_a_pod_share_localhost_and_pods_do_not(native: Native) -> None:

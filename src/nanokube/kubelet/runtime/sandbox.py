@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 from pathlib import Path
 from typing import Protocol
@@ -108,7 +109,7 @@ async def make_pod_files(directory: Path, config: PodSandboxConfig, ip: str, *,
     hostname = config.hostname or config.metadata.name
     if config.host_network:
         hosts = host_hosts.read_text() if host_hosts.exists() else hosts_file(config, "")
-        hostname = (await run("hostname")).strip()
+        hostname = os.uname().nodename
     else:
         hosts = hosts_file(config, ip)
     (directory / "hosts").write_text(hosts)
