@@ -151,17 +151,23 @@ def encode_block(headers: Headers | dict[str, str]) -> bytes:
 
 
 def decode_block(block: bytes) -> Headers:
+    at = 0
+
+    def string() -> str:
+        nonlocal at
+        (size,) = struct.unpack_from(">I", block, at)
+        if at + 4 + size > len(block):
+            raise SpdyError("malformed header block: a length runs past its end")
+        text = block[at + 4:at + 4 + size].decode()
+        at += 4 + size
+        return text
+
     try:
         (count,), at = struct.unpack_from(">I", block), 4
         headers: Headers = {}
         for _ in range(count):
-            (size,) = struct.unpack_from(">I", block, at)
-            name = block[at + 4:at + 4 + size].decode().lower()
-            at += 4 + size
-            (size,) = struct.unpack_from(">I", block, at)
-            value = block[at + 4:at + 4 + size].decode()
-            at += 4 + size
-            headers.setdefault(name, []).extend(value.split("\0"))
+            name = string().lower()
+            headers.setdefault(name, []).extend(string().split("\0"))
     except (struct.error, UnicodeDecodeError) as err:
         raise SpdyError(f"malformed header block: {err}") from err
     return headers
