@@ -19,6 +19,7 @@ visible in one place and testable without root:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .interface import ContainerConfig, LinuxResources, Mount, RuntimeFailure
@@ -61,6 +62,32 @@ class BundleSpec:
     resources: LinuxResources | None = None
     swap_accounting: bool = False
     annotations: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PodParts:
+    """What a container takes from its Pod sandbox."""
+
+    dir: Path  # holds ns/ipc, ns/uts, shm, hosts, hostname, resolv.conf
+    netns: str
+    host_network: bool
+    hostname: str
+
+
+def container_spec(config: ContainerConfig, image: RunConfig, *, rootfs: str, cgroups_path: str, pod: PodParts,
+                   user: tuple[int, int], masks: list[str], swap_accounting: bool) -> BundleSpec:
+    """The bundle of a container of ``pod``: its process from the container config over the image's, the Pod's
+    namespaces and files, ``masks`` (paths that get an empty tmpfs, parents first so none hides another)."""
+    d = pod.dir
+    files = {"/etc/hosts": str(d / "hosts"), "/etc/hostname": str(d / "hostname"),
+             "/etc/resolv.conf": str(d / "resolv.conf")}
+    return BundleSpec(
+        process_args(config, image), process_env(config, image, pod.hostname), rootfs, cgroups_path,
+        str(d / "ns/ipc"), net_ns=None if pod.host_network else pod.netns,
+        uts_ns=None if pod.host_network else str(d / "ns/uts"), cwd=config.working_dir or image.working_dir or "/",
+        uid=user[0], gid=user[1], tty=config.tty, pod_files=files, shm=str(d / "shm"), volumes=list(config.mounts),
+        tmpfs=sorted(set(masks), key=lambda p: (p.count("/"), p)), resources=config.resources,
+        swap_accounting=swap_accounting, annotations=dict(config.annotations))
 
 
 def process_args(config: ContainerConfig, image: RunConfig) -> list[str]:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import streams
-from .bundle import BundleSpec, build_config, process_args, process_env
+from .bundle import PodParts, build_config, container_spec
 from .cgroups import Cgroup, CgroupLayout, detect
 from .crilog import read_log
 from .interface import (
@@ -60,8 +60,8 @@ from .interface import (
     SandboxState,
     StartContainerFailure,
 )
-from .rootfs import ImageStore, NodeImages, ResolvedImage, mount_overlay, resolve_user
-from .sandbox import PodNetwork, make_pod_files, remove_pod_files
+from .rootfs import ImageStore, NodeImages, mount_overlay, resolve_user
+from .sandbox import PodNetwork, make_pod_files, pod_hostname, remove_pod_files
 from .shimctl import reap, start_shim, unwatch, watch_exit, write_conf
 from .state import (
     Container,
@@ -253,7 +253,15 @@ class NativeRuntime:
         c = Container(status, d, f"{self._pod_cgroup(sandbox).rstrip('/')}/{cid}", tty=config.tty)
         try:
             rootfs = await mount_overlay(image.layers, d)
-            spec = self._bundle_spec(sandbox, config, image, rootfs, c.cgroups_path)
+            for mount in config.mounts:
+                if not os.path.exists(mount.host_path):
+                    raise CreateContainerFailure(f'volume source "{mount.host_path}" does not exist')
+            masks = [str(self.settings.state_dir), "/var/log/pods", "/tmp", *self.settings.masked_host_paths]
+            spec = container_spec(config, image.config, rootfs=str(rootfs), cgroups_path=c.cgroups_path,
+                                  pod=PodParts(sandbox.dir, sandbox.netns, sandbox.config.host_network,
+                                               pod_hostname(sandbox.config)),
+                                  user=resolve_user(rootfs, image.config.user), masks=masks if image.host else [],
+                                  swap_accounting=Cgroup(self.cgroups, "/").swap_limit_supported())
             write_json(d / "config.json", build_config(spec))
             write_conf(d, {"id": cid, "runc": self.settings.runc, "root": str(self.runc_root),
                            "log_path": status.log_path, "tty": config.tty, "stdin": config.stdin,
@@ -270,27 +278,6 @@ class NativeRuntime:
         self._watch(c)
         self._emit(c, EventType.CREATED)
         return cid
-
-    def _bundle_spec(self, sandbox: Sandbox, config: ContainerConfig, image: ResolvedImage, rootfs: Path,
-                     cgroups_path: str) -> BundleSpec:
-        hostname = (sandbox.dir / "hostname").read_text().strip()
-        uid, gid = resolve_user(rootfs, image.config.user)
-        masks = sorted({str(self.settings.state_dir), "/var/log/pods", "/tmp", *self.settings.masked_host_paths},
-                       key=lambda p: (p.count("/"), p))  # parents first: a later mount would hide a child
-        d = sandbox.dir
-        files = {"/etc/hosts": str(d / "hosts"), "/etc/hostname": str(d / "hostname"),
-                 "/etc/resolv.conf": str(d / "resolv.conf")}
-        for mount in config.mounts:
-            if not os.path.exists(mount.host_path):
-                raise CreateContainerFailure(f'volume source "{mount.host_path}" does not exist')
-        return BundleSpec(
-            process_args(config, image.config), process_env(config, image.config, hostname), str(rootfs), cgroups_path,
-            str(d / "ns/ipc"), net_ns=None if sandbox.config.host_network else sandbox.netns,
-            uts_ns=None if sandbox.config.host_network else str(d / "ns/uts"),
-            cwd=config.working_dir or image.config.working_dir or "/", uid=uid, gid=gid, tty=config.tty,
-            pod_files=files, shm=str(d / "shm"), volumes=list(config.mounts), tmpfs=masks if image.host else [],
-            resources=config.resources, swap_accounting=Cgroup(self.cgroups, "/").swap_limit_supported(),
-            annotations=config.annotations)
 
     async def _discard(self, c: Container) -> None:
         """Undo a container: runc state, cgroup, root filesystem, directory."""

@@ -101,15 +101,21 @@ def resolv_conf(config: PodSandboxConfig, host_resolv: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def pod_hostname(config: PodSandboxConfig) -> str:
+    """The Pod's hostname: its own, or the node's for ``hostNetwork`` Pods."""
+    if config.host_network:
+        return os.uname().nodename
+    return (config.hostname or config.metadata.name)[:63]
+
+
 async def make_pod_files(directory: Path, config: PodSandboxConfig, ip: str, *,
                          host_hosts: Path = Path("/etc/hosts"),
                          host_resolv: Path = Path("/etc/resolv.conf")) -> None:
     """Write hosts/hostname/resolv.conf, create the IPC (and, with its own network, UTS) namespaces and the
     shared /dev/shm tmpfs in ``directory``."""
-    hostname = config.hostname or config.metadata.name
+    hostname = pod_hostname(config)
     if config.host_network:
         hosts = host_hosts.read_text() if host_hosts.exists() else hosts_file(config, "")
-        hostname = os.uname().nodename
     else:
         hosts = hosts_file(config, ip)
     (directory / "hosts").write_text(hosts)
@@ -122,7 +128,7 @@ async def make_pod_files(directory: Path, config: PodSandboxConfig, ip: str, *,
         await run("unshare", f"--ipc={ns / 'ipc'}", "true")
     else:
         (ns / "uts").touch()
-        await run("unshare", f"--ipc={ns / 'ipc'}", f"--uts={ns / 'uts'}", "hostname", hostname[:64])
+        await run("unshare", f"--ipc={ns / 'ipc'}", f"--uts={ns / 'uts'}", "hostname", hostname)
     shm = directory / "shm"
     shm.mkdir(exist_ok=True)
     await run("mount", "-t", "tmpfs", "-o", f"nosuid,nodev,noexec,mode=1777,size={SHM_SIZE}", "shm", str(shm))
