@@ -262,25 +262,24 @@ class SpdyClient:
 
 
 async def test_port_forward_over_spdy_in_a_websocket() -> None:
-    async with upper_echo() as port, node_with_pod(
-            {"sim.nanokube.io/port-forward-to.80": f"127.0.0.1:{port}"}) as (_, base, http):
-        async with http.ws_connect(f"{base}/portForward/default/p",
-                                   protocols=["SPDY/3.1+portforward.k8s.io"]) as ws:
-            assert ws.protocol == "SPDY/3.1+portforward.k8s.io"
-            client = SpdyClient(ws)
-            await client.open_pair(0, 80)  # streams 1 (error) and 3 (data)
-            assert [await client.next(), await client.next()] == [spdy.SynReply(1, {}), spdy.SynReply(3, {})]
-            await client.send(client.writer.ping(1))
-            assert await client.next() == spdy.Ping(1)
-            await client.send(client.writer.data(3, b"over spdy"))
-            assert await client.next() == spdy.DataFrame(3, b"OVER SPDY")
-            await client.send(client.writer.data(3, fin=True))  # the local connection ended
-            # The target sees the half-close and ends: data stream finished, then the (empty) error stream.
-            assert [await client.next(), await client.next()] == [spdy.DataFrame(3, b"", fin=True),
-                                                                  spdy.DataFrame(1, b"", fin=True)]
-            await client.open_pair(1, 81)  # streams 5 and 7: nothing listens
-            assert [await client.next(), await client.next()] == [spdy.SynReply(5, {}), spdy.SynReply(7, {})]
-            error = await client.next()
-            assert isinstance(error, spdy.DataFrame) and error.stream_id == 5 and error.fin
-            assert error.data.decode().startswith("error forwarding port 81 to pod ")
-            assert await client.next() == spdy.DataFrame(7, b"", fin=True)
+    notes = "sim.nanokube.io/port-forward-to.80"
+    async with upper_echo() as port, node_with_pod({notes: f"127.0.0.1:{port}"}) as (_, base, http), \
+            http.ws_connect(f"{base}/portForward/default/p", protocols=["SPDY/3.1+portforward.k8s.io"]) as ws:
+        assert ws.protocol == "SPDY/3.1+portforward.k8s.io"
+        client = SpdyClient(ws)
+        await client.open_pair(0, 80)  # streams 1 (error) and 3 (data)
+        assert [await client.next(), await client.next()] == [spdy.SynReply(1, {}), spdy.SynReply(3, {})]
+        await client.send(client.writer.ping(1))
+        assert await client.next() == spdy.Ping(1)
+        await client.send(client.writer.data(3, b"over spdy"))
+        assert await client.next() == spdy.DataFrame(3, b"OVER SPDY")
+        await client.send(client.writer.data(3, fin=True))  # the local connection ended
+        # The target sees the half-close and ends: data stream finished, then the (empty) error stream.
+        assert [await client.next(), await client.next()] == [spdy.DataFrame(3, b"", fin=True),
+                                                              spdy.DataFrame(1, b"", fin=True)]
+        await client.open_pair(1, 81)  # streams 5 and 7: nothing listens
+        assert [await client.next(), await client.next()] == [spdy.SynReply(5, {}), spdy.SynReply(7, {})]
+        error = await client.next()
+        assert isinstance(error, spdy.DataFrame) and error.stream_id == 5 and error.fin
+        assert error.data.decode().startswith("error forwarding port 81 to pod ")
+        assert await client.next() == spdy.DataFrame(7, b"", fin=True)
