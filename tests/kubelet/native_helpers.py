@@ -129,23 +129,26 @@ def netns_names(prefix: str) -> list[str]:
     return [n for n in os.listdir(NETNS_DIR) if n.startswith(prefix)] if NETNS_DIR.is_dir() else []
 
 
-def shims(state_dir: Path) -> list[int]:
-    """Live (not zombie) shim processes of this state dir."""
+def shims(state_dir: Path, *, spares: bool = True) -> list[int]:
+    """Live (not zombie) shim processes of this state dir: containers' shims, and the spare unless told not."""
     found = []
+    wanted = str(state_dir if spares else state_dir / "containers").encode()
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            if b"shim.py" in cmdline and str(state_dir).encode() in cmdline and state != "Z":
+            if b"shim.py" in cmdline and wanted in cmdline and state != "Z":
                 found.append(int(pid))
     return found
 
 
-def leftovers(native: Native) -> dict[str, list[str]]:
-    """What the runtime left on the host (empty lists when it cleaned up)."""
+def leftovers(native: Native, *, spare: bool = True) -> dict[str, list[str]]:
+    """What the runtime left on the host (empty lists when it cleaned up); ``spare``: count the spare shim
+    too (it lives until the runtime is closed)."""
     s = native.settings
     return {"runc": runc_ids(s), "mounts": mounts_under(s.state_dir), "cgroups": cgroup_dirs(s.cgroup_root),
-            "netns": netns_names(native.netns_prefix), "shims": [str(p) for p in shims(s.state_dir)],
+            "netns": netns_names(native.netns_prefix),
+            "shims": [str(p) for p in shims(s.state_dir, spares=spare)],
             "containers": os.listdir(s.state_dir / "containers"), "sandboxes": os.listdir(s.state_dir / "sandboxes")}
 
 

@@ -75,6 +75,7 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
         yield Node(native, network, store, cidr, tag)
         for sandbox in await native.runtime.list_pod_sandboxes():
             await native.runtime.remove_pod_sandbox(sandbox.id)
+        await native.runtime.close()
         left = {k: v for k, v in leftovers(native).items() if v}
     finally:
         await native.runtime.close()

@@ -280,18 +280,30 @@ async def mount_overlay(lowers: list[Path], scratch: Path) -> Path:
     for d in (upper, work, target):
         d.mkdir(parents=True, exist_ok=True)
     top_first = [str(p) for p in lowers]
-    cwd = None
     options = f"lowerdir={':'.join(top_first)},upperdir={upper},workdir={work}"
-    if len(options) > 3500:
-        cwd = os.path.commonpath(top_first)
-        options = f"lowerdir={':'.join(os.path.relpath(p, cwd) for p in top_first)},upperdir={upper},workdir={work}"
+    if len(options) < 3500:
+        try:
+            mount("overlay", target, "overlay", 0, options)
+        except OSError as err:
+            raise RuntimeFailure(f"mounting the container's root filesystem: {err}") from None
+        return target
+    cwd = os.path.commonpath(top_first)  # mount(8) in that directory: paths relative to it fit the page
+    options = f"lowerdir={':'.join(os.path.relpath(p, cwd) for p in top_first)},upperdir={upper},workdir={work}"
     proc = await asyncio.create_subprocess_exec(
         "mount", "-t", "overlay", "overlay", "-o", options, str(target), cwd=cwd,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
+    _, stderr = await proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeFailure(f"mounting the container's root filesystem: {err.decode().strip()}")
+        raise RuntimeFailure(f"mounting the container's root filesystem: {stderr.decode().strip()}")
     return target
+
+
+def mount(source: str, target: Path, fstype: str, flags: int, options: str) -> None:
+    """mount(2), without forking mount(8); OSError on failure."""
+    if _libc.mount(source.encode(), str(target).encode(), fstype.encode(), ctypes.c_ulong(flags),
+                   options.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
 
 
 def mounted(path: Path) -> bool:

@@ -25,9 +25,10 @@ from typing import Protocol
 from nanokube.kubelet.network.base import PodNetworkInfo
 
 from .interface import PodSandboxConfig, SandboxFailure
-from .rootfs import unmount
+from .rootfs import mount, unmount
 
 SHM_SIZE = "64m"
+MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
 NETNS_DIR = Path("/run/netns")
 
 
@@ -131,12 +132,12 @@ async def make_pod_files(directory: Path, config: PodSandboxConfig, ip: str, *,
         await run("unshare", f"--ipc={ns / 'ipc'}", f"--uts={ns / 'uts'}", "hostname", hostname)
     shm = directory / "shm"
     shm.mkdir(exist_ok=True)
-    await run("mount", "-t", "tmpfs", "-o", f"nosuid,nodev,noexec,mode=1777,size={SHM_SIZE}", "shm", str(shm))
+    mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"mode=1777,size={SHM_SIZE}")
 
 
 def remove_pod_files(directory: Path) -> None:
     """Unmount the namespaces and the shm tmpfs, then delete the directory."""
-    for mount in (directory / "ns/ipc", directory / "ns/uts", directory / "shm"):
+    for path in (directory / "ns/ipc", directory / "ns/uts", directory / "shm"):
         with contextlib.suppress(FileNotFoundError):
-            unmount(mount)
+            unmount(path)
     shutil.rmtree(directory, ignore_errors=True)

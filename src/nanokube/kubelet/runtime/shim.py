@@ -1,4 +1,5 @@
-"""The per-container supervisor of the native runtime: ``python3 -S shim.py CONTAINER_DIR``.
+"""The per-container supervisor of the native runtime: ``python3 -S shim.py CONTAINER_DIR`` (or ``-``: read it
+from stdin, so the agent can start a spare shim before it is needed).
 
 One shim runs beside each container, like containerd's shim or conmon, so containers outlive the agent: the
 agent may stop and restart while the shim keeps the container's output pipes open, writes its log and records
@@ -397,10 +398,32 @@ def report(message: str) -> None:
     os.close(null)
 
 
+def container_dir() -> str:
+    """The directory named on the command line, or (``-``: a spare started ahead of time) on stdin; the shim's
+    stdin and stderr then go to /dev/null and ``shim.log``."""
+    directory = sys.argv[1]
+    if directory == "-":
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(0, 4096)
+            if not chunk:
+                sys.exit(0)  # the agent went away without using this spare
+            line += chunk
+        directory = line.decode().strip()
+    os.chdir(directory)
+    null = os.open(os.devnull, os.O_RDONLY)
+    log = os.open("shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    os.dup2(null, 0)
+    os.dup2(log, 2)
+    os.close(null)
+    os.close(log)
+    return directory
+
+
 def main() -> None:
-    os.chdir(sys.argv[1])
-    shim = Shim(read_conf("shim.conf"))
     ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    container_dir()
+    shim = Shim(read_conf("shim.conf"))
     os.set_blocking(shim.wakeup_w, False)
     _signal.set_wakeup_fd(shim.wakeup_w)
     _signal.signal(_signal.SIGCHLD, lambda _s, _f: None)

@@ -1,8 +1,8 @@
 """The agent's side of container shims: start one and wait for its report, and learn when one exits.
 
 A shim (``shim.py``) is started per container with ``python -S`` in a session of its own, so it outlives the
-agent. ``start_shim`` returns once the shim has reported that ``runc create`` worked (or raises with runc's
-error). Exits are watched through a pidfd registered with the event loop (``watch_exit``), which works the same
+agent. ``ShimStarter.start`` returns once the shim has reported that ``runc create`` worked (or raises with
+runc's error); it keeps a spare shim started ahead of time to take the interpreter's start-up off that path. Exits are watched through a pidfd registered with the event loop (``watch_exit``), which works the same
 for a shim this agent started and for one a previous agent left behind, and costs no thread or task.
 """
 
@@ -32,27 +32,65 @@ def write_conf(directory: Path, settings: dict[str, str | bool | list[str]]) -> 
     (directory / "shim.conf").write_text("".join(lines))
 
 
-async def start_shim(python: str, directory: Path, timeout: float) -> subprocess.Popen[bytes]:
-    """Start the shim of the container in ``directory`` (its ``shim.conf`` written) and wait for its report;
-    CreateContainerFailure with runc's message if the container could not be created."""
-    with open(directory / "shim.log", "ab") as log:
-        popen = subprocess.Popen([python, "-S", str(SHIM), str(directory)], stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=log, start_new_session=True)
-    assert popen.stdout is not None
-    try:
-        line = await asyncio.wait_for(asyncio.to_thread(popen.stdout.readline), timeout)
-    except TimeoutError:
-        popen.kill()
-        await asyncio.to_thread(popen.wait)
-        raise CreateContainerFailure(f"runc create did not finish in {timeout:g}s") from None
-    finally:
-        popen.stdout.close()
-    kind, _, detail = line.decode(errors="replace").strip().partition(" ")
-    if kind != "pid":
-        await asyncio.to_thread(popen.wait)
-        raise CreateContainerFailure(detail if kind == "error" else "the container shim failed to start "
-                                     f"(see {directory / 'shim.log'})")
-    return popen
+class ShimStarter:
+    """Starts shims; one spare shim is kept started ahead of time (waiting for its directory on stdin), so
+    creating a container does not wait for a Python interpreter to start."""
+
+    def __init__(self, python: str, tag: str = "", *, spare: bool = True) -> None:
+        self.python = python
+        self.tag = tag  # shown on the spare's command line (which runtime it belongs to)
+        self.keep_spare = spare
+        self._spare: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([self.python, "-S", str(SHIM), "-", self.tag], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def _take(self, directory: Path) -> subprocess.Popen[bytes]:
+        """The spare (or, if it died, a new shim), told which container it serves."""
+        spare, self._spare = self._spare, None
+        for attempt in range(2):
+            popen = spare if spare is not None and attempt == 0 else self._spawn()
+            assert popen.stdin is not None
+            try:
+                popen.stdin.write(f"{directory}\n".encode())
+                popen.stdin.close()
+                return popen
+            except OSError:
+                popen.kill()
+                popen.wait()
+        raise CreateContainerFailure("the container shim could not be started")
+
+    async def start(self, directory: Path, timeout: float) -> subprocess.Popen[bytes]:
+        """Start the shim of the container in ``directory`` (its ``shim.conf`` written) and wait for its
+        report; CreateContainerFailure with runc's message if the container could not be created."""
+        popen = self._take(directory)
+        if self.keep_spare:
+            self._spare = self._spawn()
+        assert popen.stdout is not None
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(popen.stdout.readline), timeout)
+        except TimeoutError:
+            popen.kill()
+            await asyncio.to_thread(popen.wait)
+            raise CreateContainerFailure(f"runc create did not finish in {timeout:g}s") from None
+        finally:
+            popen.stdout.close()
+        kind, _, detail = line.decode(errors="replace").strip().partition(" ")
+        if kind != "pid":
+            await asyncio.to_thread(popen.wait)
+            raise CreateContainerFailure(detail if kind == "error" else "the container shim failed to start "
+                                         f"(see {directory / 'shim.log'})")
+        return popen
+
+    def close(self) -> None:
+        """Let the spare go (it exits when its stdin closes)."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            assert spare.stdin is not None and spare.stdout is not None
+            spare.stdin.close()
+            spare.stdout.close()
+            spare.wait()
 
 
 def watch_exit(pid: int, callback: Callable[[], None]) -> int:
