@@ -35,7 +35,8 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from .fakestreams import connect_loopback, log_line, log_lines, select_lines, start_attach, start_exec
+from .fakeio import connect_loopback, log_line, log_lines, select_lines
+from .fakestreams import start_attach, start_exec
 from .interface import (
     CONTAINER_KIND_LABEL,
     CONTAINER_NAME_LABEL,
