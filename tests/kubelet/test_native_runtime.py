@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from native_helpers import BUSYBOX, Native, busybox, force_clean, leftovers, make_native, require_native
 
+from nanokube.kubelet.network.base import PodNetworkInfo
 from nanokube.kubelet.runtime.cgroups import Cgroup
 from nanokube.kubelet.runtime.interface import (
     ContainerEvent,
@@ -27,6 +28,7 @@ from nanokube.kubelet.runtime.interface import (
     Mount,
     NotFoundFailure,
     RuntimeFailure,
+    SandboxFailure,
     SandboxState,
 )
 from nanokube.kubelet.runtime.rootfs import HOST_IMAGE
@@ -376,6 +378,23 @@ async def test_sandbox_of_a_recreated_runtime_is_cleaned(native: Native, busybox
     await rt.recover()
     assert (await rt.pod_sandbox_status(sid)).state is SandboxState.NOT_READY
     assert not leftovers(native)["netns"]
+
+
+async def test_a_network_without_a_namespace_is_refused(native: Native) -> None:
+    torn: list[str] = []
+
+    class NoNamespace:
+        async def setup(self, pod_uid: str, pod_namespace: str, pod_name: str) -> PodNetworkInfo:
+            return PodNetworkInfo(pod_uid, pod_namespace, pod_name, "", "127.1.0.2", "")
+
+        async def teardown(self, pod_uid: str) -> None:
+            torn.append(pod_uid)
+
+    native.runtime.network = NoNamespace()
+    with pytest.raises(SandboxFailure, match="no network namespace"):
+        await native.pod("flat")
+    assert len(torn) == 1 and torn[0].startswith("flat-")
+    assert os.listdir(native.settings.state_dir / "sandboxes") == []
 
 
 def test_make_native_is_isolated(tmp_path: Path, busybox_rootfs: Path) -> None:

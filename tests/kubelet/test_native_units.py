@@ -335,3 +335,16 @@ def test_pod_files() -> None:
         "nameserver 10.43.0.10\nsearch ns.svc.cluster.local svc.cluster.local\noptions ndots:5\n")
     config.dns = None
     assert resolv_conf(config, Path("/nonexistent")) == ""
+
+
+def test_resolv_conf_skips_a_loopback_resolver(tmp_path: Path) -> None:
+    host, upstream = tmp_path / "resolv.conf", tmp_path / "upstream.conf"
+    host.write_text("nameserver 127.0.0.53\noptions edns0\n")
+    upstream.write_text("nameserver 192.0.2.1\n")
+    config = PodSandboxConfig(PodSandboxMetadata("p", "ns", "u"))
+    assert resolv_conf(config, host, upstream) == "nameserver 192.0.2.1\n"
+    config.host_network = True
+    assert resolv_conf(config, host, upstream) == host.read_text()
+    host.write_text("nameserver 192.0.2.53\n")
+    config.host_network = False
+    assert resolv_conf(config, host, upstream) == "nameserver 192.0.2.53\n"

@@ -168,6 +168,8 @@ class NativeRuntime:
             if not config.host_network:
                 net = await self.network.setup(meta.uid, meta.namespace, meta.name)
                 sandbox.netns, status.ip = net.netns_path, net.ip
+                if not net.netns_path:
+                    raise SandboxFailure("the pod network gave no network namespace (the native runtime needs one)")
             await make_pod_files(d, config, status.ip)
         except Exception as err:
             with contextlib.suppress(Exception):

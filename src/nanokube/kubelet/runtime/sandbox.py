@@ -86,14 +86,24 @@ def hosts_file(config: PodSandboxConfig, ip: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def resolv_conf(config: PodSandboxConfig, host_resolv: Path) -> str:
-    """The Pod's resolv.conf: its DNS config when given (ClusterFirst and friends), else the host's."""
+SYSTEMD_RESOLV = Path("/run/systemd/resolve/resolv.conf")
+
+
+def resolv_conf(config: PodSandboxConfig, host_resolv: Path, upstream: Path = SYSTEMD_RESOLV) -> str:
+    """The Pod's resolv.conf: its DNS config when given (ClusterFirst and friends), else the host's. A host
+    resolver on loopback (systemd-resolved's 127.0.0.53) is useless in a Pod's own network namespace, so
+    then the upstream servers systemd-resolved lists are used, as the kubelet does."""
     dns = config.dns
     if dns is None or not (dns.servers or dns.searches or dns.options):
         try:
-            return host_resolv.read_text()
+            text = host_resolv.read_text()
         except OSError:
             return ""
+        loopback = any(line.split()[1:2] and line.split()[1].startswith("127.")
+                       for line in text.splitlines() if line.startswith("nameserver"))
+        if loopback and not config.host_network and upstream.exists():
+            return upstream.read_text()
+        return text
     lines = [f"nameserver {s}" for s in dns.servers]
     if dns.searches:
         lines.append("search " + " ".join(dns.searches))
