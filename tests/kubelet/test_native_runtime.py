@@ -380,6 +380,20 @@ async def test_sandbox_of_a_recreated_runtime_is_cleaned(native: Native, busybox
     assert not leftovers(native)["netns"]
 
 
+async def test_many_pods_at_once(native: Native) -> None:
+    async def one(i: int) -> tuple[str, int, bytes]:
+        sid = await native.pod(f"many{i}")
+        cid = await native.run(sid, "c", ["sh", "-c", f"echo pod {i}; exit {i % 3}"],
+                               image="host" if i % 2 else BUSYBOX)
+        status = await native.wait_exit(cid)
+        return sid, status.exit_code, await native.log(cid)
+
+    results = await asyncio.gather(*(one(i) for i in range(12)))
+    assert [(code, log) for _, code, log in results] == [(i % 3, f"pod {i}\n".encode()) for i in range(12)]
+    await asyncio.gather(*(native.runtime.remove_pod_sandbox(sid) for sid, _, _ in results))
+    assert not any(leftovers(native, spare=False).values()), leftovers(native, spare=False)
+
+
 async def test_a_network_without_a_namespace_is_refused(native: Native) -> None:
     torn: list[str] = []
 
