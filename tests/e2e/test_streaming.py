@@ -41,10 +41,10 @@ class Harness:
         return proc.returncode, out.decode(), err.decode()
 
     async def pod(self, name: str, *, annotations: dict[str, str] | None = None, restart_policy: str = "Always",
-                  node: str = "sim-node-1") -> JSON:
+                  node: str = "sim-node-1", containers: tuple[str, ...] = ("app",)) -> JSON:
         body = {"metadata": {"name": name, "annotations": dict(annotations or {})},
                 "spec": {"nodeName": node, "restartPolicy": restart_policy,
-                         "containers": [{"name": "app", "image": "busybox:1.36"}]}}
+                         "containers": [{"name": c, "image": "busybox:1.36"} for c in containers]}}
         await self.cluster.client.create(self.pods, "default", body)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 10
@@ -135,6 +135,11 @@ async def test_kubectl_exec_exit_codes_output_streams_and_stdin(tmp_path: Path) 
         assert (code, out) == (0, "stdin round trip\n"), err
         code, out, err = await h.kubectl("exec", "shell", "--", "python3")
         assert code == 1 and 'exec: "python3": executable file not found in $PATH' in err
+        # A Running pod whose container "done" has exited: the kubelet's refusal, through kubectl's SPDY fallback.
+        await h.pod("half", containers=("app", "done"), restart_policy="Never",
+                    annotations={"sim.nanokube.io/run-seconds.done": "0"})
+        code, out, err = await h.kubectl("exec", "half", "-c", "done", "--", "true")
+        assert (code, err) == (1, 'error: unable to upgrade connection: container not found ("done")\n')
 
 
 async def test_kubectl_attach_relays_until_the_container_exits(tmp_path: Path) -> None:
