@@ -12,6 +12,7 @@ import errno
 import fcntl
 import logging
 import os
+import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,11 +21,13 @@ from nanokube.api.registry import Registry
 from nanokube.apiserver.app import APIServer, APIServerSettings
 from nanokube.apiserver.storage import DeleteOptions, ListOptions, ObjectStorage
 from nanokube.apiserver.strategies import StrategyOptions
+from nanokube.apiserver.streaming import StreamingProxy, StreamingSettings
 from nanokube.client.leaderelection import LeaderElector, LeaseSettings
 from nanokube.client.local import LocalClient
 from nanokube.controllers.manager import ControllerManager, default_controllers
 from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
 from nanokube.controllers.volumes import VolumeSettings
+from nanokube.kubelet.server import KubeletServer, KubeletServerSettings
 from nanokube.kubelet.sim import SimSettings, Simulator
 from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
 from nanokube.store.interface import Store
@@ -121,8 +124,11 @@ class ControlPlane:
                                "with this data directory, stop it first.") from err
         self.progress(f"store: {s.store} at revision {store.revision}")
         storage = ObjectStorage(store, Registry(), StrategyOptions(pod_toleration_seconds=s.pod_toleration_seconds))
+        kubelet_token = secrets.token_urlsafe(24)  # the API server's credential towards kubelets
         server = self.server = APIServer(APIServerSettings(host=s.host, port=s.port, tokens=tokens,
                                                            service_cidr=s.service_cidr, **tls_settings), storage)  # type: ignore[arg-type]
+        server.rest.sub.streaming = StreamingProxy(storage, storage.registry,
+                                                   StreamingSettings(kubelet_token=kubelet_token))
         client = self.client = local_client(storage, server)
         tasks: list[asyncio.Task[None]] = []
         bound = asyncio.get_running_loop().create_future()
@@ -153,6 +159,13 @@ class ControlPlane:
                 sim = Simulator(client, SimSettings(nodes=s.sim_nodes, cpu=s.sim_cpu, memory=s.sim_memory,
                                                     pods=s.sim_pods, labels=dict(s.sim_labels),
                                                     taints=list(s.sim_taints)))
+                # One kubelet server answers logs, exec, attach and port-forward for every simulated node.
+                kubelet = KubeletServer(sim.agent, KubeletServerSettings(host="127.0.0.1", port=0,
+                                                                         token=kubelet_token))
+                kubelet_port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+                tasks.append(asyncio.create_task(kubelet.run(stop=stop, started=kubelet_port.set_result),
+                                                 name="kubelet-server"))
+                sim.serve_kubelet("127.0.0.1", await kubelet_port)
                 tasks.append(asyncio.create_task(sim.run(stop=stop), name="simulator"))
                 self.progress(f"simulated nodes: {s.sim_nodes} ({s.sim_cpu} cpu, {s.sim_memory} memory, "
                               f"{s.sim_pods} pods each; no containers run)")
