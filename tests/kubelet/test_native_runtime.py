@@ -306,6 +306,29 @@ async def test_recover_adopts_running_containers(native: Native) -> None:
     assert [e.type for e in events if e.container_id == running] == [EventType.STOPPED]
 
 
+async def test_a_lost_shim_ends_its_container(native: Native) -> None:
+    sid = await native.pod("lost")
+    cid = await native.run(sid, "c", ["sleep", "1000"])
+    record = json.loads((native.settings.state_dir / "containers" / cid / "container.json").read_text())
+    init = int((native.settings.state_dir / "containers" / cid / "init.pid").read_text())
+    os.kill(record["shim_pid"], signal.SIGKILL)
+    status = await native.wait_exit(cid)
+    assert (status.exit_code, status.reason) == (255, "Error") and "shim" in status.message
+    for _ in range(500):  # killed, then gone or a zombie of the host's init
+        if dead(init):
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the container outlived its shim")
+
+
+def dead(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
+
+
 async def test_remove_leaves_nothing(native: Native) -> None:
     sid = await native.pod("gone")
     await native.run(sid, "a", ["sleep", "1000"], image="host")

@@ -106,6 +106,7 @@ class NativeRuntime:
         self._containers: dict[str, Container] = {}
         self._listeners: list[EventListener] = []
         self._version = ""
+        self._background: set[asyncio.Task[None]] = set()
         self.shims = ShimStarter(settings.python, str(settings.state_dir), spare=settings.spare_shim)
 
     # -- runtime ------------------------------------------------------------------------------------------
@@ -342,7 +343,9 @@ class NativeRuntime:
         result = read_json(c.dir / "exit.json")
         if result is None:  # the shim died without recording: the container can no longer be supervised
             result = lost_shim(self.clock())
-            asyncio.get_running_loop().create_task(self._kill(c.status.id, "KILL"))
+            task = asyncio.get_running_loop().create_task(self._kill(c.status.id, "KILL"))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
             write_json(c.dir / "exit.json", result)
         c.apply_exit(result)
         self._emit(c, EventType.STOPPED)
