@@ -6,10 +6,13 @@
   from a ``PodNetwork`` (CNI in the agent, a loopback-only namespace in tests).
 * A container is a directory under ``<state>/containers/<id>``: the OCI bundle (``config.json`` from
   ``bundle.py``, the overlay root filesystem from ``rootfs.py`` mounted at ``rootfs``), and a shim
-  (``shim.py``) that runs ``runc create``, keeps the output pipes, writes the CRI log and records the exit.
-  ``start_container`` is ``runc start``; the agent learns of exits by watching the shim's pidfd.
-* Everything needed to rebuild the state is on disk (``state.py``), so ``recover`` after an agent restart
-  re-adopts running containers without touching them: shims keep running, their pidfds are watched again.
+  (``shim.py``, started by ``shimctl.py``) that runs ``runc create``, keeps the output pipes, writes the CRI
+  log, serves attach and records the exit. ``start_container`` is ``runc start``; the agent learns of exits
+  by watching the shim's pidfd. Exec, attach and port-forward are in ``streams.py``, log reading in
+  ``crilog.py``.
+* Everything needed to rebuild the state is on disk (``state.py``), so ``recover`` (``recovery.py``) after an
+  agent restart re-adopts running containers without touching them: shims keep running, their pidfds are
+  watched again. ``close`` is the agent's goodbye: it stops watching and lets the spare shim go.
 
 Stop is SIGTERM, the grace period, then SIGKILL to the container's init (which ends its PID namespace) and
 whatever is left in its cgroup. OOM kills are read by the shim from the cgroup when the container exits.

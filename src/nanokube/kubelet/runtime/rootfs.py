@@ -7,13 +7,17 @@ the container is removed. The lower layers come from one of two places:
 * The **host image**: the reference ``nanokube.io/host`` (any tag; ``host`` is accepted as a short alias) names
   a private copy-on-write view of the host's root filesystem (``lowerdir=/``), so ``python3``, ``perl`` or
   anything installed on the machine runs isolated without a registry. Writes land in the container's upper
-  layer; submounts of ``/`` (``/proc``, ``/sys``, ``/run``, ...) are not part of the view and the runtime masks
-  its own state directory. It is always "present"; pulling it is a no-op. It has no entrypoint, so a container
-  on it must say its ``command``.
+  layer; submounts of ``/`` (``/proc``, ``/sys``, ``/run``, ...) are not part of the view, and the runtime
+  hides its state directory, ``/var/log/pods``, ``/tmp`` and any paths it is told (the data dir) behind empty
+  tmpfs mounts. It is always "present"; pulling it is a no-op. It has no entrypoint, so a container on it must
+  say its ``command``.
 * An **image store** (``ImageStore``, the protocol ``nanokube.kubelet.images.ImageStore`` satisfies): pulled
   or imported images unpacked into layer directories, listed top layer first, with the image's config
-  (entrypoint, cmd, env, working dir, user). ``DirectoryImageStore`` is a small store of ready-made root filesystem directories (tests, and a
-  busybox rootfs built from Debian's ``busybox-static`` by ``build_busybox_rootfs``).
+  (entrypoint, cmd, env, working dir, user). ``DirectoryImageStore`` is a small store of ready-made root
+  filesystem directories (tests, and a busybox rootfs built from Debian's ``busybox-static`` by
+  ``build_busybox_rootfs``).
+
+``NodeImages`` is the CRI ImageService over both.
 """
 
 from __future__ import annotations
