@@ -90,6 +90,10 @@ def is_ready_node(node: JSON) -> bool:
                for c in (node.get("status") or {}).get("conditions") or [])
 
 
+def is_scheduled(pod: JSON) -> bool:
+    return bool((pod.get("spec") or {}).get("nodeName"))
+
+
 def is_running(pod: JSON) -> bool:
     return (pod.get("status") or {}).get("phase") == "Running"
 
@@ -261,8 +265,10 @@ async def deployments_phase(cluster: InProcessCluster, sim: Simulator, args: arg
     deployments = cluster.resource("apps", "v1", "deployments")
     pods = args.deployments * args.replicas
     writes0, cpu0, started = sim.status.writes, time.process_time(), time.perf_counter()
-    pod_waiter = asyncio.create_task(watch_until(cluster, ("", "v1", "pods"), "default", pods,
-                                                 {"running": is_running, "ready": is_ready_pod}, started))
+    milestones: dict[str, Callable[[JSON], bool]] = {
+        "created": lambda pod: True, "scheduled": is_scheduled, "running": is_running, "ready": is_ready_pod}
+    pod_waiter = asyncio.create_task(watch_until(cluster, ("", "v1", "pods"), "default", pods, milestones,
+                                                 started))
     d_waiter = asyncio.create_task(watch_until(cluster, ("apps", "v1", "deployments"), "default",
                                                args.deployments, {"available": is_available_deployment}, started))
     with write_tally(cluster) as tally:
@@ -274,6 +280,7 @@ async def deployments_phase(cluster: InProcessCluster, sim: Simulator, args: arg
     cpu = time.process_time() - cpu0
     emit({"bench": "kwok_deployments", "controllers": args.controllers, "nodes": args.nodes,
           "deployments": args.deployments, "replicas": args.replicas, "pods": pods,
+          "created_s": round(reached["created"], 2), "scheduled_s": round(reached["scheduled"], 2),
           "running_s": round(reached["running"], 2), "ready_s": round(reached["ready"], 2),
           "available_s": round(done["available"], 2), "cpu_s": round(cpu, 2),
           "cpu_share": round(cpu / total, 2), "store_writes": sum(tally.values()),
