@@ -250,6 +250,8 @@ async def test_port_forward_reaches_the_pod(native: Native) -> None:
             break
         except RuntimeFailure:
             await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("nothing listened on port 8081 in the pod")
     await stream.write(b"GET /index.html HTTP/1.0\r\n\r\n")
     reply = b""
     while chunk := await stream.read():
