@@ -3,6 +3,7 @@ kubelet server on simulated nodes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 
@@ -128,6 +129,30 @@ async def test_following_a_log_ends_when_the_container_exits() -> None:
         async with http.get(f"{c.url}/api/v1/namespaces/default/pods/job/log?follow=true") as answer:
             body = await answer.text()
         assert body.splitlines()[-1] == "simulated container app exited with code 0"
+
+
+async def test_clients_that_leave_release_the_kubelets_streams() -> None:
+    async with streaming_cluster(nodes=1) as c, aiohttp.ClientSession() as http:
+        await c.create_pod("web")
+        await c.running("web")
+        runtime = c.sim.nodes["sim-node-0"].runtime
+        base = f"{c.url}/api/v1/namespaces/default/pods/web"
+        answer = await http.get(f"{base}/log?follow=true")
+        assert (await answer.content.readline()).startswith(b"simulated container app")
+        ws = await http.ws_connect(f"{base}/attach?stdin=true&stdout=true", protocols=["v5.channel.k8s.io"])
+        await ws.receive_bytes()
+        assert len(runtime._exit_waiters) == 2  # type: ignore[attr-defined]
+        answer.close()  # the log follower hangs up
+        await ws.close()  # and so does the attacher
+
+        async def released() -> bool:
+            for _ in range(300):
+                if len(runtime._exit_waiters) == 0:  # type: ignore[attr-defined]
+                    return True
+                await asyncio.sleep(0.01)
+            return False
+
+        assert await released()
 
 
 def closed_port() -> int:

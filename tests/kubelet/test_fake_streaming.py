@@ -136,6 +136,18 @@ async def test_following_logs_ends_with_the_container() -> None:
     assert got[-1] == b"simulated container app exited with code 137\n" and len(got) == 2
 
 
+async def test_followers_and_attachers_that_give_up_are_forgotten() -> None:
+    runtime, _, cid = await running()
+    follow = asyncio.ensure_future(lines(runtime.logs(cid, LogOptions(follow=True))))
+    session = await runtime.attach(cid, stdin=False, tty=False)
+    await asyncio.sleep(0.05)
+    assert len(runtime._exit_waiters) == 2
+    follow.cancel()
+    session.cancel()  # type: ignore[attr-defined]
+    await asyncio.sleep(0)
+    assert len(runtime._exit_waiters) == 0
+
+
 async def test_port_forward_reaches_only_the_loopback_target_of_the_annotation() -> None:
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while data := await reader.read(1024):

@@ -11,7 +11,8 @@ session, then writes the Status on channel 3 and closes the socket normally:
   ``ExitCode`` (kubectl exits with it, the Python client's ``returncode`` reads it);
 * a command that could not start: an ``InternalError`` Status (kubectl prints its message).
 
-If the client goes away first, relaying stops and stdin is closed; the command itself is left to end.
+If the client goes away first, relaying stops and stdin is closed; the command itself is left to end (a
+session with a ``cancel()``, the fake runtime's, is cancelled instead).
 """
 
 from __future__ import annotations
@@ -114,9 +115,11 @@ async def serve(ws: web.WebSocketResponse, options: StreamOptions, start: Callab
         return
     reader = asyncio.ensure_future(_from_client(sock, session, options))
     writer = asyncio.ensure_future(_to_client(sock, session, options))
+    finished = False
     try:
         done, _ = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
         if writer in done:
+            finished = True
             await sock.send(ERROR, finish(writer.result()))
             await ws.close()
     finally:
@@ -127,6 +130,9 @@ async def serve(ws: web.WebSocketResponse, options: StreamOptions, start: Callab
         if options.stdin:
             with contextlib.suppress(Exception):
                 await session.close_stdin()
+        cancel = getattr(session, "cancel", None)  # a simulated session ends with its client; a real one runs on
+        if cancel is not None and not finished:
+            cancel()
 
 
 async def _to_client(sock: ChannelSocket, session: ExecSession, options: StreamOptions) -> int:

@@ -75,7 +75,11 @@ async def relay_logs(request: web.Request, session: aiohttp.ClientSession, url: 
         watcher = asyncio.ensure_future(_watch_client(request, task))
         try:
             await task
-        except (asyncio.CancelledError, aiohttp.ClientError, ConnectionError):
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we are being cancelled, not just the copy (the client left)
+        except (aiohttp.ClientError, ConnectionError):
             log.debug("log stream from %s ended early", url)
         finally:
             watcher.cancel()

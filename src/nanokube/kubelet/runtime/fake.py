@@ -35,7 +35,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-from .fakeio import connect_loopback, log_line, log_lines, select_lines
+from .fakeio import ExitWaiters, connect_loopback, log_line, log_lines, select_lines
 from .fakestreams import start_attach, start_exec
 from .interface import (
     CONTAINER_KIND_LABEL,
@@ -158,8 +158,7 @@ class FakeRuntime:
         self._containers: dict[str, _Container] = {}
         self._images: dict[str, Image] = {}
         self._listeners: list[EventListener] = []
-        # Futures of exit codes, only for containers someone follows or attaches to.
-        self._exit_waiters: dict[str, list[asyncio.Future[int]]] = {}
+        self._exit_waiters = ExitWaiters()
 
     # -- runtime ------------------------------------------------------------------------------------------
     async def version(self) -> RuntimeVersion:
@@ -295,7 +294,7 @@ class FakeRuntime:
         status.finished_at = self.clock()
         status.exit_code = code
         status.reason = reason
-        self._wake_exit_waiters(container_id, code)
+        self._exit_waiters.wake(container_id, code)
         self._emit(status, EventType.STOPPED, status.finished_at)
 
     async def stop_container(self, container_id: str, timeout: float) -> None:
@@ -316,7 +315,7 @@ class FakeRuntime:
         sandbox = self._sandboxes.get(container.status.sandbox_id)
         if sandbox is not None and container_id in sandbox.containers:
             sandbox.containers.remove(container_id)
-        self._wake_exit_waiters(container_id, container.status.exit_code)
+        self._exit_waiters.wake(container_id, container.status.exit_code)
         self._emit(container.status, EventType.DELETED, self.clock())
 
     async def container_status(self, container_id: str) -> ContainerStatus:
@@ -354,18 +353,9 @@ class FakeRuntime:
 
     def _exited(self, container_id: str) -> asyncio.Future[int]:
         """A future of the container's exit code (already done if it has exited)."""
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         status = self._container(container_id).status
-        if status.state is ContainerState.EXITED:
-            future.set_result(status.exit_code)
-        else:
-            self._exit_waiters.setdefault(container_id, []).append(future)
-        return future
-
-    def _wake_exit_waiters(self, container_id: str, code: int) -> None:
-        for future in self._exit_waiters.pop(container_id, []):
-            if not future.done():
-                future.set_result(code)
+        return self._exit_waiters.wait(container_id,
+                                       status.exit_code if status.state is ContainerState.EXITED else None)
 
     async def port_forward(self, sandbox_id: str, port: int) -> PortStream:
         sandbox = self._sandbox(sandbox_id)

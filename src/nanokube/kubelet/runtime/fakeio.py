@@ -1,4 +1,5 @@
-"""What a simulated container prints and where its ports lead: the fake runtime's logs and port-forward.
+"""What a simulated container prints, when it ends, where its ports lead: the fake runtime's logs, exit waiters,
+port-forward.
 
 Logs are a line when the container starts, the lines of the Pod annotation ``sim.nanokube.io/log`` (or
 ``...log.<container>``), and a line when it exits. A port-forward connects to the loopback ``host:port`` of
@@ -18,6 +19,40 @@ from .interface import ContainerState, ContainerStatus, LogOptions, RuntimeFailu
 
 LOG = "sim.nanokube.io/log"
 PORT_FORWARD_TO = "sim.nanokube.io/port-forward-to"
+
+
+class ExitWaiters:
+    """Futures of containers' exit codes, kept only for containers someone follows or attaches to; a waiter
+    that gives up (its future cancelled) is dropped at once."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[asyncio.Future[int]]] = {}
+
+    def wait(self, container_id: str, exit_code: int | None) -> asyncio.Future[int]:
+        """A future of the exit code; ``exit_code`` is the code if the container has exited already."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if exit_code is not None:
+            future.set_result(exit_code)
+            return future
+        waiters = self._waiting.setdefault(container_id, [])
+        waiters.append(future)
+
+        def forget(done: asyncio.Future[int]) -> None:
+            if done.cancelled() and done in waiters:
+                waiters.remove(done)
+                if not waiters and self._waiting.get(container_id) is waiters:
+                    del self._waiting[container_id]
+
+        future.add_done_callback(forget)
+        return future
+
+    def wake(self, container_id: str, code: int) -> None:
+        for future in self._waiting.pop(container_id, []):
+            if not future.done():
+                future.set_result(code)
+
+    def __len__(self) -> int:
+        return sum(len(w) for w in self._waiting.values())
 
 
 # -- logs -------------------------------------------------------------------------------------------------

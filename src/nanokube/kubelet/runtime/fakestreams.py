@@ -304,7 +304,7 @@ def start_attach(exited: asyncio.Future[int], *, stdin: bool, tty: bool, hostnam
     async def main() -> int:
         echo = asyncio.get_running_loop().create_task(_cat(session, []))
         try:
-            return await asyncio.shield(exited)
+            return await exited  # cancelling the session stops waiting for the container
         finally:
             echo.cancel()
             with contextlib.suppress(asyncio.CancelledError):
