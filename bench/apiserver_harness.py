@@ -81,7 +81,7 @@ class Server:
         if self.profile_dir is not None:
             self.profile_dir.mkdir(parents=True, exist_ok=True)
             python += ["-m", "cProfile", "-o", str(self.profile_dir / f"server-{self.starts}.prof")]
-        cmd = [*python, "-m", "nanokube.cmd.main", "up", "--data-dir", str(self.data_dir),
+        cmd = [*python, "-m", "nanokube.cmd.main", "up", "--node", "none", "--data-dir", str(self.data_dir),
                "--port", str(self.port), "--log-level", "warning", *self.extra]
         insecure = ssl.create_default_context()
         insecure.check_hostname = False

@@ -9,7 +9,8 @@ from pathlib import Path
 
 
 def run_up(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nanokube.cmd.main", "up", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "nanokube.cmd.main", "up", "--node", "none", *args],
+                          capture_output=True,
                           text=True, timeout=60)
 
 
@@ -43,8 +44,8 @@ def test_kubectl_without_a_cluster(tmp_path: Path) -> None:
 
 
 def test_second_cluster_on_the_same_data_dir(tmp_path: Path) -> None:
-    first = subprocess.Popen([sys.executable, "-m", "nanokube.cmd.main", "up", "--data-dir", str(tmp_path),
-                              "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = subprocess.Popen([sys.executable, "-m", "nanokube.cmd.main", "up", "--node", "none", "--data-dir",
+                              str(tmp_path), "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert first.stdout is not None
         for line in first.stdout:

@@ -30,8 +30,9 @@ class Cluster:
         return self.data_dir / "kubeconfig"
 
     def start(self, *extra: str, timeout: float = 30.0) -> None:
-        cmd = [sys.executable, *os.environ.get("NANOKUBE_E2E_ENTRY", "-m nanokube.cmd.main").split(), "up", "--data-dir", str(self.data_dir), "--port", "0",
-               *extra]
+        node = () if "--node" in extra else ("--node", "none")  # a real node only where a test asks for one
+        cmd = [sys.executable, *os.environ.get("NANOKUBE_E2E_ENTRY", "-m nanokube.cmd.main").split(), "up",
+               "--data-dir", str(self.data_dir), "--port", "0", *node, *extra]
         self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                         env=dict(os.environ, PYTHONUNBUFFERED="1"))
         deadline = time.monotonic() + timeout

@@ -27,6 +27,7 @@ from nanokube.client.local import LocalClient
 from nanokube.controllers.manager import ControllerManager, default_controllers
 from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
 from nanokube.controllers.volumes import VolumeSettings
+from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_available
 from nanokube.kubelet.server import KubeletServer, KubeletServerSettings
 from nanokube.kubelet.sim import SimSettings, Simulator
 from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
@@ -91,6 +92,19 @@ async def run_scheduler(client: LocalClient, identity: str, stop: asyncio.Event)
 
 
 class ControlPlane:
+    def _local_node(self, client: LocalClient, token: str) -> LocalNode | None:
+        mode = self.settings.node
+        if mode == "none":
+            return None
+        ok, why = native_available()
+        if not ok:
+            if mode == "native":
+                raise StartupError(f"cannot run the local node with real containers: {why}. Run as root after "
+                                   "`make up` installed runc and the CNI plugins, or use --node none.")
+            self.progress(f"no local node: {why} (use --sim-nodes N for simulated ones)")
+            return None
+        return LocalNode(client, LocalNodeSettings(data_dir=self.settings.data_dir, kubelet_token=token))
+
     def __init__(self, settings: ClusterSettings, *, progress: Callable[[str], None] = print,
                  started: float | None = None) -> None:
         self.started = started
@@ -155,8 +169,14 @@ class ControlPlane:
             manager = ControllerManager(client, default_controllers(lifecycle, volumes))
             tasks.append(asyncio.create_task(manager.run(stop=stop), name="controllers"))
             tasks.append(asyncio.create_task(run_scheduler(client, manager.identity, stop), name="scheduler"))
+            local = self._local_node(client, kubelet_token)
+            if local is not None:
+                tasks.append(asyncio.create_task(local.run(stop=stop), name="local-node"))
+                self.progress(f"local node: {local.name} (real containers with runc, pod network "
+                              f"{local.settings.pod_cidr})")
             if s.sim_nodes:
                 sim = Simulator(client, SimSettings(nodes=s.sim_nodes, cpu=s.sim_cpu, memory=s.sim_memory,
+                                                    pod_cidr_base="10.42.1.0" if local is not None else "10.42.0.0",
                                                     pods=s.sim_pods, labels=dict(s.sim_labels),
                                                     taints=list(s.sim_taints)))
                 # One kubelet server answers logs, exec, attach and port-forward for every simulated node.

@@ -35,6 +35,9 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast-failover", action="store_true",
                    help="demo preset: --node-grace-period 10 --pod-toleration-seconds 5, so a dead node's "
                         "Pods come back elsewhere in about 20 s instead of about 6 minutes")
+    p.add_argument("--node", choices=("auto", "native", "none"), default="auto",
+                   help="the local node: native runs real containers with runc (needs root), none runs no node "
+                        "here; auto (default) is native when this machine can")
     p.add_argument("--sim-nodes", type=int, default=0, metavar="N",
                    help="also run N simulated nodes in this process (Pods go Running without containers)")
     p.add_argument("--sim-cpu", default="4", help="cpu of each simulated node (default 4)")
@@ -51,7 +54,8 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> ClusterSettings:
     if args.fast_failover:
         args.node_grace_period, args.pod_toleration_seconds = 10.0, 5
-    return ClusterSettings(sim_nodes=args.sim_nodes, sim_cpu=args.sim_cpu, sim_memory=args.sim_memory,
+    node = args.node if args.command == "up" else "none"
+    return ClusterSettings(node=node, sim_nodes=args.sim_nodes, sim_cpu=args.sim_cpu, sim_memory=args.sim_memory,
                            sim_pods=args.sim_pods, sim_labels=_labels(args.sim_label),
                            sim_taints=[_taint(t) for t in args.sim_taint],
                            node_grace_period=args.node_grace_period,

@@ -29,6 +29,9 @@ class ClusterSettings:
     # Node failure handling (Kubernetes' defaults); `--fast-failover` shortens both for demos.
     node_grace_period: float = 40.0
     pod_toleration_seconds: int = 300
+    # The local node: "native" runs real containers (root, runc, CNI), "none" runs no node here,
+    # "auto" picks native when the machine can.
+    node: str = "auto"
     # Simulated nodes run in this process (`nanokube up --sim-nodes N`, `nanokube sim --nodes N`).
     sim_nodes: int = 0
     sim_cpu: str = "4"
