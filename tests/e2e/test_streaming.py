@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
+import pty
 import re
+import struct
 import sys
+import termios
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -140,6 +145,29 @@ async def test_kubectl_exec_exit_codes_output_streams_and_stdin(tmp_path: Path) 
                     annotations={"sim.nanokube.io/run-seconds.done": "0"})
         code, out, err = await h.kubectl("exec", "half", "-c", "done", "--", "true")
         assert (code, err) == (1, 'error: unable to upgrade connection: container not found ("done")\n')
+
+
+async def test_kubectl_exec_with_a_terminal_sends_its_size(tmp_path: Path) -> None:
+    async with harness(tmp_path) as h:
+        await h.pod("term")
+        controller, terminal = pty.openpty()
+        try:
+            fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 123, 0, 0))  # rows, columns
+            proc = await asyncio.create_subprocess_exec(
+                KUBECTL, "--kubeconfig", str(h.kubeconfig), "exec", "-it", "term", "--", "stty", "size",
+                stdin=terminal, stdout=terminal, stderr=terminal)
+            os.close(terminal)
+            terminal = -1
+            assert await asyncio.wait_for(proc.wait(), 30) == 0
+            out = b""
+            with contextlib.suppress(OSError):  # EIO once kubectl's side of the terminal is gone
+                while chunk := os.read(controller, 4096):
+                    out += chunk
+        finally:
+            os.close(controller)
+            if terminal >= 0:
+                os.close(terminal)
+        assert out == b"41 123\r\n"
 
 
 async def test_kubectl_attach_relays_until_the_container_exits(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ runtime answers exec with a tiny interpreter of these commands (a path such as `
 
 Any other command fails as runc fails on a missing binary (``executable file not found in $PATH``), raised from
 ``start_exec`` before any output; inside ``sh`` it prints ``sh: 1: NAME: not found`` and yields 127. With a tty,
-stderr joins stdout and newlines go out as CRLF, as a terminal's ``onlcr`` does.
+stderr joins stdout and newlines go out as CRLF, as a terminal's ``onlcr`` does, and the command starts once
+the client has sent its terminal size (or after 0.2 s), so ``kubectl exec -it pod -- stty size`` is right.
 
 ``attach`` sees the container's "main process" as one that echoes its stdin to stdout until the container exits.
 """
@@ -30,6 +31,7 @@ from .interface import RuntimeFailure
 BUILTINS = frozenset({"echo", "true", "false", "exit", "sleep", "hostname", "cat", "stty", "sh", "bash", "ash"})
 SHELLS = frozenset({"sh", "bash", "ash"})
 STDOUT, STDERR = 1, 2
+INITIAL_SIZE_WAIT = 0.2  # seconds a command with a tty waits for the client's first resize
 
 
 class _Exit(Exception):
@@ -101,6 +103,7 @@ class FakeExecSession:
         self.tty = tty
         self.hostname = hostname
         self.size = (80, 24)  # (width, height)
+        self._sized = asyncio.Event()
         self._stdin: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._pending = b""
         self._eof = not stdin
@@ -114,6 +117,10 @@ class FakeExecSession:
 
     async def _main(self, main: Callable[[], Awaitable[int]]) -> int:
         try:
+            if self.tty:
+                # A real process takes a moment to start; clients send their terminal's size at once.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._sized.wait(), INITIAL_SIZE_WAIT)
             return await main()
         except _Exit as done:
             return done.code
@@ -134,6 +141,7 @@ class FakeExecSession:
 
     async def resize(self, width: int, height: int) -> None:
         self.size = (width, height)
+        self._sized.set()
 
     async def wait(self) -> int:
         assert self._task is not None
