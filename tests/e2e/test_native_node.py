@@ -9,6 +9,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -61,7 +62,7 @@ def _pod(cluster: Cluster, name: str) -> dict:  # type: ignore[type-arg]
 
 def test_a_real_pod_serves_at_its_own_ip(node_cluster: Cluster) -> None:
     c = node_cluster
-    nodes = json.loads(c.kubectl("get", "nodes", "-o", "json").stdout)["items"]
+    nodes = _wait(lambda: json.loads(c.kubectl("get", "nodes", "-o", "json").stdout)["items"], "the node to register")
     assert len(nodes) == 1 and nodes[0]["status"]["nodeInfo"]["containerRuntimeVersion"] == "native://runc"
     c.kubectl("apply", "-f", "-", input=WEB % {"name": "web"})
     c.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
@@ -83,3 +84,7 @@ def test_a_real_pod_serves_at_its_own_ip(node_cluster: Cluster) -> None:
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     _wait(lambda: "nk-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout,
           f"the pod network namespaces to go (now: {netns}; links: {links})", timeout=20)
+    sandboxes = c.data_dir / "node" / "sandboxes"
+    _wait(lambda: not sandboxes.exists() or not any(sandboxes.iterdir()), "the pod sandboxes to be removed",
+          timeout=30)
+    assert str(c.data_dir) not in Path("/proc/mounts").read_text()
