@@ -335,7 +335,10 @@ class ObjectStorage:
             # Admission first: it carries over what the server allocated (cluster IPs, node ports).
             for admit in self.admitters:
                 await admit(resource, desired, live)
-            errors = strategy.validate_update(desired, live) if checked else []
+            if subresource == "status":
+                errors = strategy.validate_status_update(desired, live)
+            else:
+                errors = strategy.validate_update(desired, live) if checked else []
             errors.extend(self._check_finalizers_while_deleting(desired, live))
             if errors:
                 raise Invalid(resource.kind, resource.group, name, errors)

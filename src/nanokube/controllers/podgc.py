@@ -44,17 +44,28 @@ class PodGCController(Controller):
         self.pods_res = pods
         self.nodes = self.informer(Informer(client, nodes))
         self.pods = self.informer(Informer(client, pods))
+        # node name -> keys of the Pods bound to it, so a node event touches only its own Pods.
+        self.by_node: dict[str, set[str]] = {}
         self.pods.add_handler(self._on_pod)
-        self.nodes.add_handler(lambda kind, node, old: self._node_changed(node["metadata"]["name"]))
+        self.nodes.add_handler(self._on_node)
 
     def _on_pod(self, kind: str, pod: JSON, old: JSON | None) -> None:
-        if kind != "DELETED" and (pod.get("spec") or {}).get("nodeName"):
-            self.queue.add(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
+        key = f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+        node = (pod.get("spec") or {}).get("nodeName")
+        if kind == "DELETED":
+            if node:
+                self.by_node.get(node, set()).discard(key)
+            return
+        if node:
+            self.by_node.setdefault(node, set()).add(key)
+            self.queue.add(key)
 
-    def _node_changed(self, name: str) -> None:
-        for pod in self.pods.items():
-            if (pod.get("spec") or {}).get("nodeName") == name:
-                self.queue.add(f"{pod['metadata']['namespace']}/{pod['metadata']['name']}")
+    def _on_node(self, kind: str, node: JSON, old: JSON | None) -> None:
+        """Only a node that went away or stopped reporting concerns its Pods; heartbeats do not."""
+        if kind == "DELETED" or (kind == "MODIFIED" and self._node_lost(node)
+                                 and (old is None or not self._node_lost(old))):
+            for key in self.by_node.get(node["metadata"]["name"], ()):
+                self.queue.add(key)
 
     async def sync(self, key: Hashable) -> float | None:
         pod = self.pods.get(str(key))

@@ -104,6 +104,11 @@ class Strategy:
             generation += 1
         new["metadata"]["generation"] = generation
 
+    def validate_status_update(self, new: JSON, old: JSON) -> list[FieldError]:
+        """A status write: the spec was just reset from the stored object, so only metadata is checked
+        (kube's status strategies validate metadata and status alone)."""
+        return validation.validate_metadata_update(new, old)
+
     def validate_update(self, new: JSON, old: JSON) -> list[FieldError]:
         if self.resource.custom:
             errors = validation.validate_metadata_update(new, old)

@@ -150,6 +150,8 @@ class ReplicaSetController(Controller):
         assert old is not None
         if pod["metadata"].get("resourceVersion") == old["metadata"].get("resourceVersion"):
             return
+        if _what_counts(pod) == _what_counts(old):
+            return  # a status detail a ReplicaSet does not count (container states, IPs, timestamps)
         labels_changed = (pod["metadata"].get("labels") or {}) != (old["metadata"].get("labels") or {})
         if pod["metadata"].get("deletionTimestamp"):
             # Counted as gone right away, so a replacement is made before the kubelet finishes.
@@ -164,7 +166,9 @@ class ReplicaSetController(Controller):
                 self.queue.add(previous)
         owner = self._owner_of(pod, ref)
         if owner is not None:
-            self.queue.add(owner)
+            # Updates of one owner's Pods come in bursts: look once they have settled a little (kube's Job
+            # controller batches the same way). Creations and deletions above stay immediate.
+            self.queue.add_after(owner, POD_UPDATE_BATCH)
             min_ready = int((self.kinds[owner[0]].informer.get(owner[1]) or {}).get("spec", {})
                             .get("minReadySeconds") or 0)
             if min_ready and is_pod_ready(pod) and not is_pod_ready(old):
@@ -341,3 +345,16 @@ async def slow_start_batch(count: int, initial: int, create: Callable[[], Awaita
         count -= size
         size = min(2 * size, count)
     return done, None
+
+
+POD_UPDATE_BATCH = 0.25
+
+
+def _what_counts(pod: JSON) -> tuple[object, ...]:
+    """The parts of a Pod a ReplicaSet's sync reads: ownership, labels, deletion, phase and readiness."""
+    meta = pod["metadata"]
+    status = pod.get("status") or {}
+    ready = next(((c.get("status"), c.get("lastTransitionTime")) for c in status.get("conditions") or []
+                  if c.get("type") == "Ready"), None)
+    return (meta.get("labels"), meta.get("ownerReferences"), meta.get("deletionTimestamp"), status.get("phase"),
+            ready, (pod.get("spec") or {}).get("nodeName"))
