@@ -24,6 +24,7 @@ from .agent import AgentSettings, NodeAgent
 from .images.store import ImageStore
 from .network import PodNetwork, PodNetworkConfig
 from .node import NodeConfig
+from .podenv import EnvResolver
 from .runtime.native import NativeRuntime, NativeSettings
 from .server import KUBELET_ADDRESS_ANNOTATION, KubeletServer, KubeletServerSettings
 from .sync import PodSyncer, SyncSettings
@@ -112,7 +113,8 @@ class LocalNode:
         await runtime.recover()
         host_ip = await asyncio.to_thread(_host_ip)
         agent = NodeAgent(self.client, AgentSettings(pod_field_selector=f"spec.nodeName={self.name}"))
-        syncer = PodSyncer(SyncSettings(self.name, (host_ip,), runtime_name="native"), runtime, agent.status)
+        syncer = PodSyncer(SyncSettings(self.name, (host_ip,), runtime_name="native"), runtime, agent.status,
+                           env=EnvResolver(self.client))
         config = self.config(host_ip)
         server = KubeletServer(agent, KubeletServerSettings(host="127.0.0.1", port=0,
                                                            token=self.settings.kubelet_token))

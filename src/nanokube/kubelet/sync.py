@@ -25,6 +25,7 @@ from typing import Any
 from nanokube.client.events import EventRecorder
 
 from .backoff import Backoff, go_duration
+from .podenv import EnvResolver, PodContext
 from .podstatus import (
     TERMINAL_PHASES,
     PodRuntimeState,
@@ -102,13 +103,14 @@ class _PodMemory:
 class PodSyncer:
     def __init__(self, settings: SyncSettings, runtime: Runtime, status: StatusManager, *,
                  recorder: EventRecorder | None = None, readiness: Readiness = always_ready,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, env: EnvResolver | None = None) -> None:
         self.settings = settings
         self.runtime = runtime
         self.status = status
         self.recorder = recorder
         self.readiness = readiness
         self.clock = clock
+        self.env = env  # given: env from ConfigMaps, Secrets and the downward API; else literal values only
         self.backoff = Backoff(settings.backoff_initial, settings.backoff_max, clock)
         self._memory: dict[str, _PodMemory] = {}
 
@@ -253,6 +255,15 @@ class PodSyncer:
                                stdin=bool(spec.get("stdin")), stdin_once=bool(spec.get("stdinOnce")),
                                tty=bool(spec.get("tty")))
 
+    async def _full_config(self, pod: JSON, spec: JSON, kind: str, sandbox_id: str,
+                           attempt: int) -> ContainerConfig:
+        config = self.container_config(pod, spec, kind, attempt)
+        if self.env is not None:
+            sandbox = await self.runtime.pod_sandbox_status(sandbox_id)
+            ips = [ip for ip in (sandbox.ip, *sandbox.additional_ips) if ip]
+            config.envs = await self.env.resolve(pod, spec, PodContext(ips, self.settings.host_ips))
+        return config
+
     async def _pull(self, pod: JSON, spec: JSON) -> None:
         image = spec.get("image", "")
         policy = spec.get("imagePullPolicy") or "IfNotPresent"
@@ -274,8 +285,8 @@ class PodSyncer:
         name = spec["name"]
         try:
             await self._pull(pod, spec)
-            cid = await self.runtime.create_container(sandbox_id, self.container_config(pod, spec, kind, attempt),
-                                                      self.sandbox_config(pod, 0))
+            config = await self._full_config(pod, spec, kind, sandbox_id, attempt)
+            cid = await self.runtime.create_container(sandbox_id, config, self.sandbox_config(pod, 0))
             await self._event(pod, "Normal", "Created", f"Created container: {name}")
             await self.runtime.start_container(cid)
         except RuntimeFailure as err:
