@@ -28,6 +28,7 @@ from .podenv import EnvResolver
 from .runtime.native import NativeRuntime, NativeSettings
 from .server import KUBELET_ADDRESS_ANNOTATION, KubeletServer, KubeletServerSettings
 from .sync import PodSyncer, SyncSettings
+from .volumes import VolumeManager
 
 log = logging.getLogger(__name__)
 CNI_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
@@ -114,7 +115,7 @@ class LocalNode:
         host_ip = await asyncio.to_thread(_host_ip)
         agent = NodeAgent(self.client, AgentSettings(pod_field_selector=f"spec.nodeName={self.name}"))
         syncer = PodSyncer(SyncSettings(self.name, (host_ip,), runtime_name="native"), runtime, agent.status,
-                           env=EnvResolver(self.client))
+                           env=EnvResolver(self.client), volumes=VolumeManager(self.client, state / "pods"))
         config = self.config(host_ip)
         server = KubeletServer(agent, KubeletServerSettings(host="127.0.0.1", port=0,
                                                            token=self.settings.kubelet_token))

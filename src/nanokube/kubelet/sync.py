@@ -53,6 +53,7 @@ from .runtime.interface import (
     SandboxState,
 )
 from .status import StatusManager
+from .volumes import VolumeManager
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -103,7 +104,8 @@ class _PodMemory:
 class PodSyncer:
     def __init__(self, settings: SyncSettings, runtime: Runtime, status: StatusManager, *,
                  recorder: EventRecorder | None = None, readiness: Readiness = always_ready,
-                 clock: Callable[[], float] = time.time, env: EnvResolver | None = None) -> None:
+                 clock: Callable[[], float] = time.time, env: EnvResolver | None = None,
+                 volumes: VolumeManager | None = None) -> None:
         self.settings = settings
         self.runtime = runtime
         self.status = status
@@ -111,6 +113,7 @@ class PodSyncer:
         self.readiness = readiness
         self.clock = clock
         self.env = env  # given: env from ConfigMaps, Secrets and the downward API; else literal values only
+        self.volumes = volumes  # given: volumeMounts become runtime mounts; else containers get none
         self.backoff = Backoff(settings.backoff_initial, settings.backoff_max, clock)
         self._memory: dict[str, _PodMemory] = {}
 
@@ -154,6 +157,8 @@ class PodSyncer:
         """The Pod is gone from the API: remove what is left of it in the runtime and forget it."""
         for sandbox in await self.runtime.list_pod_sandboxes(uid):
             await self.runtime.remove_pod_sandbox(sandbox.id)
+        if self.volumes is not None:
+            await self.volumes.cleanup(uid)
         self._memory.pop(uid, None)
         self.backoff.forget(uid)
         self.status.forget(uid)
@@ -262,6 +267,8 @@ class PodSyncer:
             sandbox = await self.runtime.pod_sandbox_status(sandbox_id)
             ips = [ip for ip in (sandbox.ip, *sandbox.additional_ips) if ip]
             config.envs = await self.env.resolve(pod, spec, PodContext(ips, self.settings.host_ips))
+        if self.volumes is not None:
+            config.mounts = await self.volumes.mounts(pod, spec)
         return config
 
     async def _pull(self, pod: JSON, spec: JSON) -> None:
