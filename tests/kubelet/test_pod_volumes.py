@@ -72,3 +72,16 @@ def test_atomic_rewrite_replaces_the_whole_set(tmp_path: Path) -> None:
     assert (tmp_path / "a").read_bytes() == b"3" and not (tmp_path / "b").exists()
     versions = [p for p in tmp_path.iterdir() if p.name.startswith("..") and not p.is_symlink()]
     assert len(versions) == 1 and (tmp_path / "..data").resolve() == versions[0].resolve()
+
+
+async def test_a_memory_empty_dir_is_a_tmpfs_gone_with_the_pod(manager: VolumeManager) -> None:
+    assert os.geteuid() == 0, "mounting a tmpfs needs root (CI runs the kubelet tests as root)"
+    pod = _pod([{"name": "m", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}])
+    try:
+        mounts = await manager.mounts(pod, {"volumeMounts": [{"name": "m", "mountPath": "/m"}]})
+        path = mounts[0].host_path
+        line = next(ln for ln in Path("/proc/mounts").read_text().splitlines() if ln.split()[1] == path)
+        assert line.split()[2] == "tmpfs" and "size=1024k" in line
+    finally:
+        await manager.cleanup("u1")  # unmounts even when an assertion failed
+    assert path not in Path("/proc/mounts").read_text() and not manager.pod_dir("u1").exists()

@@ -138,3 +138,14 @@ async def test_a_missing_configmap_holds_the_container_until_it_exists() -> None
         assert env == {"G": "hey", "IP": found["status"]["podIP"]}
         stop.set()
         await task
+
+
+async def test_an_unset_limit_is_the_nodes_allocatable() -> None:
+    spec = {"name": "c", "env": [{"name": "M", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory",
+                                                                                  "divisor": "1Mi"}}}]}
+
+    async def resolve(resolver: EnvResolver) -> list[tuple[str, str]]:
+        node = EnvResolver(resolver.client, node_allocatable={"memory": "2Gi"})
+        return await node.resolve(POD, spec, PodContext())
+
+    assert await _with_objects(resolve) == [("M", "2048")]

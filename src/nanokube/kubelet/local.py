@@ -114,9 +114,10 @@ class LocalNode:
         await runtime.recover()
         host_ip = await asyncio.to_thread(_host_ip)
         agent = NodeAgent(self.client, AgentSettings(pod_field_selector=f"spec.nodeName={self.name}"))
-        syncer = PodSyncer(SyncSettings(self.name, (host_ip,), runtime_name="native"), runtime, agent.status,
-                           env=EnvResolver(self.client), volumes=VolumeManager(self.client, state / "pods"))
         config = self.config(host_ip)
+        env = EnvResolver(self.client, node_allocatable=config.allocatable or config.capacity)
+        syncer = PodSyncer(SyncSettings(self.name, (host_ip,), runtime_name="native"), runtime, agent.status,
+                           env=env, volumes=VolumeManager(self.client, state / "pods"))
         server = KubeletServer(agent, KubeletServerSettings(host="127.0.0.1", port=0,
                                                            token=self.settings.kubelet_token))
         port: asyncio.Future[int] = asyncio.get_running_loop().create_future()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nanokube.api.errors import NotFound
@@ -74,14 +74,17 @@ def expand(text: str, mapping: Mapping[str, str]) -> str:
 
 
 class EnvResolver:
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, node_allocatable: Mapping[str, str] | None = None) -> None:
         self.client = client
+        self.node_allocatable = dict(node_allocatable or {})  # used when the context gives none
         self._configmaps = client.registry.get("", "v1", "configmaps")
         self._secrets = client.registry.get("", "v1", "secrets")
 
     async def resolve(self, pod: JSON, spec: JSON, context: PodContext) -> list[tuple[str, str]]:
         """The container's environment in order; raises ``ContainerConfigFailure`` as described above."""
         namespace = pod["metadata"].get("namespace", "")
+        if not context.node_allocatable:
+            context = replace(context, node_allocatable=self.node_allocatable)
         env: dict[str, str] = {}
         for source in spec.get("envFrom") or []:
             env.update(await self._env_from(namespace, source))
