@@ -10,8 +10,9 @@ Each call looks at the runtime afresh (level-triggered), so a sync can be repeat
 Status goes to the ``StatusManager``; Events (Pulling, Pulled, Created, Started, Killing, BackOff) to an
 optional ``EventRecorder``. Readiness comes from a ``Readiness`` hook: probes in the real agent, the
 ``sim.nanokube.io/ready-after-seconds`` annotation on simulated nodes. What a container is configured with
-beyond image, command, args, literal env and tty (volumes, env from ConfigMaps, resources) is left to
-``container_config``, which the real agent extends.
+beyond image, command, args, literal env and tty is left to ``container_config``, which the real agent extends;
+given an ``EnvResolver`` (podenv.py) and a ``VolumeManager`` (volumes.py), env from ConfigMaps, Secrets and the
+downward API, and volume mounts, are added at container creation.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from nanokube.client.events import EventRecorder
 
 from .backoff import Backoff, go_duration
-from .podenv import EnvResolver, PodContext
+from .podenv import ContainerConfigFailure, EnvResolver, PodContext
 from .podstatus import (
     TERMINAL_PHASES,
     PodRuntimeState,
@@ -300,7 +301,9 @@ class PodSyncer:
             reason = err.reason
             if isinstance(err, ImagePullFailure):
                 await self._event(pod, "Warning", "Failed", f'Failed to pull image "{spec.get("image")}": {err}')
-            await self._event(pod, "Warning", "Failed", f"Error: {reason}")
+            # As the kubelet: a configuration error's event carries its message, others their reason.
+            shown = str(err) if isinstance(err, ContainerConfigFailure) else reason
+            await self._event(pod, "Warning", "Failed", f"Error: {shown}")
             self._set_waiting(pod, name, reason, str(err))
             wake.soon(self.settings.image_backoff_initial)
             return False
