@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from nanokube.client.events import EventRecorder
 from nanokube.client.interface import Client
 
 from .agent import AgentSettings, NodeAgent
@@ -117,6 +118,7 @@ class LocalNode:
         config = self.config(host_ip)
         env = EnvResolver(self.client, node_allocatable=config.allocatable or config.capacity)
         syncer = PodSyncer(SyncSettings(self.name, (host_ip,), runtime_name="native"), runtime, agent.status,
+                           recorder=EventRecorder(self.client, "kubelet", host=self.name),
                            env=env, volumes=VolumeManager(self.client, state / "pods"))
         server = KubeletServer(agent, KubeletServerSettings(host="127.0.0.1", port=0,
                                                            token=self.settings.kubelet_token))
