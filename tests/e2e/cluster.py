@@ -10,12 +10,17 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
+T = TypeVar("T")
 
 
 @dataclass
@@ -81,8 +86,6 @@ class Cluster:
 
 def _drain(process: subprocess.Popen[str]) -> None:
     """Keep reading the server's output in the background so its pipe never fills."""
-    import threading
-
     def pump() -> None:
         assert process.stdout is not None
         for line in process.stdout:
@@ -94,3 +97,43 @@ def _drain(process: subprocess.Popen[str]) -> None:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def eventually(check: Callable[[], T], what: str, *, timeout: float = 30.0, interval: float = 0.2) -> T:
+    """Poll ``check`` until it returns something truthy and return that; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def later(delay: float, action: Callable[[], object]) -> threading.Thread:
+    """Run ``action`` after ``delay`` seconds on a daemon thread."""
+    def run() -> None:
+        time.sleep(delay)
+        action()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@contextmanager
+def native_cluster(data_dir: Path) -> Iterator[Cluster]:
+    """`nanokube up --node native` for the real-node tests; removes the node's bridge if the test made it."""
+    from nanokube.kubelet.local import native_available
+
+    ok, why = native_available()
+    assert ok, f"the native runtime cannot run here: {why} (run `make test` as root: it installs runc and CNI)"
+    had_bridge = subprocess.run(["ip", "link", "show", "nk0"], capture_output=True).returncode == 0
+    c = Cluster(data_dir)
+    c.start("--node", "native")
+    try:
+        yield c
+    finally:
+        c.stop()
+        if not had_bridge:  # the node keeps its bridge across restarts; the test made it, the test removes it
+            subprocess.run(["ip", "link", "del", "nk0"], capture_output=True)

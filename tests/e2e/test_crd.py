@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ import yaml
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
-from .cluster import Cluster, unique
+from .cluster import Cluster, eventually, unique
 
 JSON = dict[str, Any]
 
@@ -81,13 +82,7 @@ def crontab(name: str, group: str, *, cron: str = "@hourly", replicas: int = 1, 
             "spec": {"cronSpec": cron, "image": image, "replicas": replicas}}
 
 
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+_eventually = partial(eventually, timeout=20.0, interval=0.1)
 
 
 class Tabs:

@@ -11,13 +11,13 @@ simulator adopts and heartbeats. Every ``rollout status`` carries its own ``--ti
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster, unique
+from .cluster import Cluster, eventually, unique
 
 STATUS_TIMEOUT = "--timeout=90s"
 SIM_NODES = 3
@@ -39,13 +39,7 @@ def ns(sim_cluster: Cluster) -> Iterator[str]:
     sim_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+_eventually = partial(eventually, timeout=60.0, interval=0.2)
 
 
 def _manifest(name: str, image: str = "agent:1", node_selector: dict[str, str] | None = None) -> str:

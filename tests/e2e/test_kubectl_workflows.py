@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .cluster import KUBECTL, Cluster, unique
+from .cluster import KUBECTL, Cluster, eventually, later, unique
 
 GENERATED_SUFFIX = re.compile(r"[bcdfghjklmnpqrstvwxz2456789]{5}")
 
@@ -48,23 +49,7 @@ def _rows(out: str) -> list[list[str]]:
     return [line.split() for line in out.strip().splitlines() if line.strip()]
 
 
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _later(delay: float, action: Callable[[], object]) -> threading.Thread:
-    def run() -> None:
-        time.sleep(delay)
-        action()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+_eventually = partial(eventually, timeout=20.0, interval=0.1)
 
 
 class Streamed:
@@ -173,7 +158,7 @@ def test_wait_for_delete_returns_when_the_object_goes(cluster: Cluster, api: cli
                                                       namespace: str) -> None:
     core = client.CoreV1Api(api)
     core.create_namespaced_config_map(namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="x")))
-    deleter = _later(1.0, lambda: core.delete_namespaced_config_map("x", namespace))
+    deleter = later(1.0, lambda: core.delete_namespaced_config_map("x", namespace))
     result = cluster.kubectl("-n", namespace, "wait", "--for=delete", "cm/x", "--timeout=30s", check=False)
     deleter.join()
     assert result.returncode == 0, result.stderr
@@ -189,7 +174,7 @@ def test_wait_for_jsonpath_value(cluster: Cluster, api: client.ApiClient, namesp
     core = client.CoreV1Api(api)
     core.create_namespaced_config_map(namespace, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="x"), data={"a": "c"}))
-    patcher = _later(1.0, lambda: core.patch_namespaced_config_map("x", namespace, {"data": {"a": "b"}}))
+    patcher = later(1.0, lambda: core.patch_namespaced_config_map("x", namespace, {"data": {"a": "b"}}))
     result = cluster.kubectl("-n", namespace, "wait", "--for=jsonpath={.data.a}=b", "cm/x", "--timeout=30s",
                              check=False)
     patcher.join()

@@ -8,16 +8,15 @@ control-plane controllers (namespace, garbage collector) act on them.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from .cluster import Cluster, unique
+from .cluster import Cluster, eventually, later, unique
 from .test_crd import crd_manifest, crontab
 
 JSON = dict[str, Any]
@@ -29,23 +28,7 @@ def api(cluster: Cluster) -> Iterator[client.ApiClient]:
         yield api_client
 
 
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _later(delay: float, action: Callable[[], object]) -> threading.Thread:
-    def run() -> None:
-        time.sleep(delay)
-        action()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+_eventually = partial(eventually, timeout=20.0, interval=0.1)
 
 
 def _uid(obj: Any) -> str:
@@ -90,7 +73,7 @@ def test_finalizer_holds_deletion_until_removed(cluster: Cluster, api: client.Ap
         core.patch_namespaced_config_map("held", namespace, {"metadata": {"finalizers": ["example.com/hold",
                                                                                          "example.com/new"]}})
     assert err.value.status == 422
-    remover = _later(1.0, lambda: core.patch_namespaced_config_map(
+    remover = later(1.0, lambda: core.patch_namespaced_config_map(
         "held", namespace, {"metadata": {"finalizers": None}}))
     waited = cluster.kubectl("-n", namespace, "wait", "--for=delete", "cm/held", "--timeout=30s", check=False)
     remover.join()
@@ -222,7 +205,7 @@ def test_python_orphan_and_background_deletes(api: client.ApiClient, namespace: 
 # -- kubectl wait --for=create, dry-run deletes -------------------------------------------------------------
 def test_wait_for_create(cluster: Cluster, api: client.ApiClient, namespace: str) -> None:
     core = client.CoreV1Api(api)
-    maker = _later(1.0, lambda: core.create_namespaced_config_map(namespace, client.V1ConfigMap(
+    maker = later(1.0, lambda: core.create_namespaced_config_map(namespace, client.V1ConfigMap(
         metadata=client.V1ObjectMeta(name="soon"))))
     result = cluster.kubectl("-n", namespace, "wait", "--for=create", "cm/soon", "--timeout=30s", check=False)
     maker.join()

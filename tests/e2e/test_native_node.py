@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from nanokube.kubelet.local import native_available
-
-from .cluster import Cluster
+from .cluster import Cluster, eventually, native_cluster
 
 WEB = """
 apiVersion: v1
@@ -35,25 +33,11 @@ spec:
 
 @pytest.fixture(scope="module")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    ok, why = native_available()
-    assert ok, f"the native runtime cannot run here: {why} (run `make test` as root: it installs runc and CNI)"
-    had_bridge = subprocess.run(["ip", "link", "show", "nk0"], capture_output=True).returncode == 0
-    c = Cluster(tmp_path_factory.mktemp("native"))
-    c.start("--node", "native")
-    yield c
-    c.stop()
-    if not had_bridge:  # the node keeps its bridge across restarts; the test made it, the test removes it
-        subprocess.run(["ip", "link", "del", "nk0"], capture_output=True)
+    with native_cluster(tmp_path_factory.mktemp("native")) as c:
+        yield c
 
 
-def _wait(check, what: str, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+_wait = partial(eventually, timeout=60.0, interval=0.3)
 
 
 def _pod(cluster: Cluster, name: str) -> dict:  # type: ignore[type-arg]

@@ -9,12 +9,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from kubernetes import client, watch
 
-from .cluster import Cluster
+from .cluster import Cluster, eventually
 
 MANIFESTS = """
 apiVersion: apps/v1
@@ -63,14 +64,7 @@ def _pods(cluster: Cluster, selector: str) -> list[dict]:  # type: ignore[type-a
     return json.loads(out)["items"]  # type: ignore[no-any-return]
 
 
-def _wait(check, what: str, timeout: float = 90.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+_wait = partial(eventually, timeout=90.0, interval=0.5)
 
 
 def _running_ready(pods: list[dict]) -> list[dict]:  # type: ignore[type-arg]

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.informer import ADDED, DELETED, ERROR, MODIFIED, SharedInformer
 
-from .cluster import Cluster
+from .cluster import Cluster, eventually
 
 
 @pytest.fixture
@@ -31,13 +32,7 @@ def api(cluster: Cluster) -> Iterator[client.ApiClient]:
         yield api_client
 
 
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+_eventually = partial(eventually, timeout=15.0, interval=0.05)
 
 
 def _cm(name: str, **data: str) -> client.V1ConfigMap:

@@ -9,21 +9,15 @@ are placed and become Ready; every ``rollout status`` carries its own ``--timeou
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
+from functools import partial
 
-from .cluster import Cluster
+from .cluster import Cluster, eventually
 
 STATUS_TIMEOUT = "--timeout=90s"
 
 
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+_eventually = partial(eventually, timeout=30.0, interval=0.2)
 
 
 def _json(cluster: Cluster, namespace: str, *args: str) -> dict:

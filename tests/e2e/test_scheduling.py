@@ -4,9 +4,9 @@ and Kubernetes' FailedScheduling wording for Pods that cannot be placed."""
 from __future__ import annotations
 
 import json
-import time
+from functools import partial
 
-from .cluster import Cluster
+from .cluster import Cluster, eventually
 
 
 def _pod(name: str, **spec: object) -> str:
@@ -15,14 +15,7 @@ def _pod(name: str, **spec: object) -> str:
     return json.dumps(body)
 
 
-def _wait(check, what: str, timeout: float = 30.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+_wait = partial(eventually, timeout=30.0, interval=0.2)
 
 
 def _get(cluster: Cluster, namespace: str, name: str) -> dict:  # type: ignore[type-arg]

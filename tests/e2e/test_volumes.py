@@ -9,27 +9,21 @@ Pod to use a claim and for ``kubectl drain``. Those tests are skipped until that
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
 from nanokube.controllers.volumes import VolumeSettings, default_storage_class
 
-from .cluster import Cluster, unique
+from .cluster import Cluster, eventually, unique
 
 SIM_NODES = 2
 
 
 
 
-def _eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+_eventually = partial(eventually, timeout=60.0, interval=0.2)
 
 
 def _json(cluster: Cluster, *args: str) -> dict:
