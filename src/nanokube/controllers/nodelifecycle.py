@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from nanokube.api.errors import ApiError, Conflict, NotFound
 from nanokube.api.objects import deep_copy
+from nanokube.api.taints import tolerates as toleration_tolerates
 from nanokube.client.events import EventRecorder
 from nanokube.client.informer import Informer
 from nanokube.client.interface import JSON, Client
@@ -40,20 +41,8 @@ class NodeLifecycleSettings:
 
 
 def tolerates(tolerations: list[JSON], taint: JSON) -> JSON | None:
-    """The toleration that matches ``taint``, or None (operator Exists/Equal, empty key = all keys)."""
-    for tol in tolerations:
-        if tol.get("effect") and tol["effect"] != taint.get("effect"):
-            continue
-        key = tol.get("key", "")
-        if key and key != taint.get("key"):
-            continue
-        if tol.get("operator", "Equal") == "Exists":
-            return tol
-        if not key and tol.get("operator", "Equal") == "Equal":
-            continue
-        if tol.get("value", "") == taint.get("value", ""):
-            return tol
-    return None
+    """The toleration that matches ``taint``, or None."""
+    return next((tol for tol in tolerations if toleration_tolerates(tol, taint)), None)
 
 
 class NodeLifecycleController(Controller):

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nanokube.api.objects import deep_copy
+from nanokube.api.taints import tolerates
 from nanokube.client.interface import JSON
 
 NAME_FIELD = "metadata.name"
@@ -60,20 +61,6 @@ def add_daemon_tolerations(spec: JSON) -> None:
 
 def _same_toleration(a: JSON, b: JSON) -> bool:
     return all((a.get(f) or "") == (b.get(f) or "") for f in ("key", "operator", "value", "effect"))
-
-
-def tolerates(toleration: JSON, taint: JSON) -> bool:
-    """kube's ``Toleration.ToleratesTaint``: effect and key match when set; Exists ignores the value."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != (taint.get("effect") or ""):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != (taint.get("key") or ""):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    return operator == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
 
 
 def untolerated_taint(taints: Iterable[JSON], tolerations: list[JSON], effects: tuple[str, ...]) -> JSON | None:
