@@ -1,7 +1,7 @@
 """Taints and tolerations: whether one toleration tolerates one taint, as kube's ``Toleration.ToleratesTaint``.
 
-Shared by the controllers that place or evict Pods by taints (DaemonSet placement, node lifecycle). The
-scheduler keeps its own vectorised form over the whole node table.
+Shared by everything that places or evicts Pods by taints: the scheduler's TaintToleration plugin, DaemonSet
+placement and node lifecycle.
 """
 
 from __future__ import annotations

@@ -13,28 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from nanokube.api.taints import tolerates
+
 from ..framework import MAX_NODE_SCORE, SKIP, CycleState, FilterResult, Mask, Rows, Scores, Status
 from ..podinfo import PodInfo
 from ..snapshot import Snapshot
 
 JSON = dict[str, Any]
 REASON = "node(s) had untolerated taint(s)"
-
-
-def tolerates(toleration: JSON, taint: JSON) -> bool:
-    """kube's ``Toleration.ToleratesTaint``."""
-    effect = toleration.get("effect") or ""
-    if effect and effect != (taint.get("effect") or ""):
-        return False
-    key = toleration.get("key") or ""
-    if key and key != (taint.get("key") or ""):
-        return False
-    operator = toleration.get("operator") or "Equal"
-    if operator == "Exists":
-        return True
-    if operator == "Equal":
-        return (toleration.get("value") or "") == (taint.get("value") or "")
-    return False
 
 
 def tolerated(tolerations: Iterable[JSON], taint: JSON) -> bool:
