@@ -1,0 +1,1 @@
+"""Cluster DNS: Service and Pod names answered from the API, other names forwarded."""

@@ -1,0 +1,1 @@
+"""kube-proxy: Services and EndpointSlices programmed into nftables on each node."""
