@@ -121,19 +121,25 @@ def later(delay: float, action: Callable[[], object]) -> threading.Thread:
     return thread
 
 
+# Runs that share a machine (several checkouts at once) give each its own bridge and Pod range.
+NATIVE_BRIDGE = os.environ.get("NANOKUBE_E2E_BRIDGE", "nk0")
+NATIVE_POD_CIDR = os.environ.get("NANOKUBE_E2E_POD_CIDR", "10.42.0.0/24")
+
+
 @contextmanager
-def native_cluster(data_dir: Path) -> Iterator[Cluster]:
+def native_cluster(data_dir: Path, *extra_args: str) -> Iterator[Cluster]:
     """`nanokube up --node native` for the real-node tests; removes the node's bridge if the test made it."""
     from nanokube.kubelet.local import native_available
 
     ok, why = native_available()
     assert ok, f"the native runtime cannot run here: {why} (run `make test` as root: it installs runc and CNI)"
-    had_bridge = subprocess.run(["ip", "link", "show", "nk0"], capture_output=True).returncode == 0
+    bridge, pod_cidr = NATIVE_BRIDGE, NATIVE_POD_CIDR
+    had_bridge = subprocess.run(["ip", "link", "show", bridge], capture_output=True).returncode == 0
     c = Cluster(data_dir)
-    c.start("--node", "native")
+    c.start("--node", "native", "--node-bridge", bridge, "--node-pod-cidr", pod_cidr, *extra_args)
     try:
         yield c
     finally:
         c.stop()
         if not had_bridge:  # the node keeps its bridge across restarts; the test made it, the test removes it
-            subprocess.run(["ip", "link", "del", "nk0"], capture_output=True)
+            subprocess.run(["ip", "link", "del", bridge], capture_output=True)

@@ -103,7 +103,9 @@ class ControlPlane:
                                    "`make up` installed runc and the CNI plugins, or use --node none.")
             self.progress(f"no local node: {why} (use --sim-nodes N for simulated ones)")
             return None
-        return LocalNode(client, LocalNodeSettings(data_dir=self.settings.data_dir, kubelet_token=token))
+        s = self.settings
+        return LocalNode(client, LocalNodeSettings(data_dir=s.data_dir, name=s.node_name, pod_cidr=s.node_pod_cidr,
+                                                   bridge=s.node_bridge, kubelet_token=token))
 
     def __init__(self, settings: ClusterSettings, *, progress: Callable[[str], None] = print,
                  started: float | None = None) -> None:

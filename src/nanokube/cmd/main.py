@@ -38,6 +38,11 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--node", choices=("auto", "native", "none"), default="auto",
                    help="the local node: native runs real containers with runc (needs root), none runs no node "
                         "here; auto (default) is native when this machine can")
+    p.add_argument("--node-name", default="", help="the local node's name (default: the host name)")
+    p.add_argument("--node-pod-cidr", default="10.42.0.0/24", metavar="CIDR",
+                   help="the local node's Pod addresses (default 10.42.0.0/24)")
+    p.add_argument("--node-bridge", default="nk0", metavar="NAME",
+                   help="the Linux bridge the local node's Pods attach to (default nk0)")
     p.add_argument("--sim-nodes", type=int, default=0, metavar="N",
                    help="also run N simulated nodes in this process (Pods go Running without containers)")
     p.add_argument("--sim-cpu", default="4", help="cpu of each simulated node (default 4)")
@@ -55,7 +60,8 @@ def _settings(args: argparse.Namespace) -> ClusterSettings:
     if args.fast_failover:
         args.node_grace_period, args.pod_toleration_seconds = 10.0, 5
     node = args.node if args.command == "up" else "none"
-    return ClusterSettings(node=node, sim_nodes=args.sim_nodes, sim_cpu=args.sim_cpu, sim_memory=args.sim_memory,
+    return ClusterSettings(node=node, node_name=args.node_name, node_pod_cidr=args.node_pod_cidr,
+                           node_bridge=args.node_bridge, sim_nodes=args.sim_nodes, sim_cpu=args.sim_cpu, sim_memory=args.sim_memory,
                            sim_pods=args.sim_pods, sim_labels=_labels(args.sim_label),
                            sim_taints=[_taint(t) for t in args.sim_taint],
                            node_grace_period=args.node_grace_period,

@@ -32,6 +32,9 @@ class ClusterSettings:
     # The local node: "native" runs real containers (root, runc, CNI), "none" runs no node here,
     # "auto" picks native when the machine can.
     node: str = "auto"
+    node_name: str = ""  # default: the host name
+    node_pod_cidr: str = "10.42.0.0/24"  # the local node's share of pod_cidr
+    node_bridge: str = "nk0"  # the local node's pod bridge
     # Simulated nodes run in this process (`nanokube up --sim-nodes N`, `nanokube sim --nodes N`).
     sim_nodes: int = 0
     sim_cpu: str = "4"

@@ -73,6 +73,7 @@ class LocalNodeSettings:
     data_dir: Path
     name: str = ""  # default: the host name
     pod_cidr: str = "10.42.0.0/24"
+    bridge: str = "nk0"
     max_pods: int = 110
     kubelet_token: str = ""
 
@@ -105,7 +106,8 @@ class LocalNode:
         data = self.settings.data_dir
         state = data / "node"
         state.mkdir(parents=True, exist_ok=True)
-        network = self.network = PodNetwork(PodNetworkConfig(pod_cidr=self.settings.pod_cidr, state_dir=str(state)))
+        network = self.network = PodNetwork(PodNetworkConfig(pod_cidr=self.settings.pod_cidr, state_dir=str(state),
+                                                             bridge=self.settings.bridge))
         await network.start()
         await network.recover()
         images = ImageStore(data / "images")
@@ -126,8 +128,8 @@ class LocalNode:
         server_task = asyncio.create_task(server.run(stop=stop, started=port.set_result), name="local-kubelet")
         config.kubelet_port = await port
         agent.add_node(config, runtime, syncer)
-        log.info("local node %s: native runtime (runc), pod network %s on bridge nk0", self.name,
-                 self.settings.pod_cidr)
+        log.info("local node %s: native runtime (runc), pod network %s on bridge %s", self.name,
+                 self.settings.pod_cidr, self.settings.bridge)
         try:
             await agent.run(stop=stop)
         finally:
