@@ -1,0 +1,139 @@
+"""Images on the real node: one built here from Debian's busybox-static, loaded with ``nanokube image import``,
+and the same kind of image pulled from a local Debian ``docker-registry``; both run busybox ``httpd`` that
+answers at the Pod's IP. A tag the registry does not have leaves the container waiting in ErrImagePull.
+
+Runs `nanokube up --node native` as test_native_node does (root, runc, CNI, busybox-static, docker-registry;
+fails, not skips, without them)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kubelet.images_helpers import (  # tests/kubelet, beside this package on sys.path
+    BUSYBOX_CONFIG,
+    Built,
+    Entry,
+    build_image,
+    busybox_entries,
+    local_registry,
+    push,
+    tar_entries,
+    write_docker_archive,
+)
+
+from .cluster import Cluster, eventually, native_cluster, unique
+
+HTTPD_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: %(name)s}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: %(image)s
+    imagePullPolicy: %(policy)s
+    command: [httpd, -f, -p, "8080", -h, /var/www]
+"""
+
+
+@pytest.fixture(scope="module")
+def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with native_cluster(tmp_path_factory.mktemp("native-images")) as c:
+        yield c
+
+
+_wait = partial(eventually, timeout=60.0, interval=0.3)
+
+
+def _busybox(page: str) -> Built:
+    """A two-layer busybox image whose web root serves ``page`` as index.html."""
+    extra = [Entry("var", "dir"), Entry("var/www", "dir"), Entry("var/www/index.html", "file", page)]
+    return build_image([tar_entries(busybox_entries()), tar_entries(extra)], docker=True,
+                       config=dict(BUSYBOX_CONFIG))
+
+
+def _pod(c: Cluster, name: str) -> dict[str, Any]:
+    return json.loads(c.kubectl("get", "pod", name, "-o", "json").stdout)
+
+
+def _serves(c: Cluster, name: str, page: str) -> None:
+    c.kubectl("wait", "--for=condition=Ready", f"pod/{name}", "--timeout=60s")
+    ip = _pod(c, name)["status"]["podIP"]
+
+    def fetch() -> bytes:
+        try:
+            return urllib.request.urlopen(f"http://{ip}:8080/index.html", timeout=5).read()
+        except OSError:
+            return b""
+
+    assert _wait(fetch, f"busybox httpd at {ip}:8080", timeout=20).decode() == page
+
+
+def _events(c: Cluster, name: str) -> list[tuple[str, str]]:
+    items = json.loads(c.kubectl("get", "events", "--field-selector", f"involvedObject.name={name}",
+                                 "-o", "json").stdout)["items"]
+    return [(e["reason"], e.get("message", "")) for e in items]
+
+
+def _events_with(c: Cluster, name: str, reasons: set[str]) -> list[tuple[str, str]]:
+    """The Pod's events once all of ``reasons`` are among them, else []."""
+    events = _events(c, name)
+    return events if reasons <= {r for r, _ in events} else []
+
+
+def test_an_imported_busybox_image_serves_at_its_pod_ip(node_cluster: Cluster, tmp_path: Path) -> None:
+    c = node_cluster
+    page = f"imported {unique('page')}\n"
+    archive = tmp_path / "busybox.tar"
+    write_docker_archive(archive, _busybox(page), ["nanokube.test/busybox:e2e"])
+    loaded = subprocess.run([sys.executable, "-m", "nanokube.cmd.main", "image", "import", "--data-dir",
+                             str(c.data_dir), str(archive)], capture_output=True, text=True, timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "Loaded image: nanokube.test/busybox:e2e" in loaded.stdout
+    c.kubectl("apply", "-f", "-", input=HTTPD_POD % {"name": "imported", "image": "nanokube.test/busybox:e2e",
+                                                      "policy": "Never"})
+    _serves(c, "imported", page)
+    status = _pod(c, "imported")["status"]["containerStatuses"][0]
+    assert status["image"] == "nanokube.test/busybox:e2e" and status["imageID"].startswith("sha256:")
+    c.kubectl("delete", "pod", "imported", "--timeout=60s")
+
+
+def test_an_image_from_a_local_registry_is_pulled_and_runs(node_cluster: Cluster, tmp_path: Path) -> None:
+    c = node_cluster
+    page = f"pulled {unique('page')}\n"
+    with local_registry(tmp_path) as registry:
+        asyncio.run(push(registry, "e2e/busybox", "v1", _busybox(page)))
+        image = f"{registry}/e2e/busybox:v1"
+        c.kubectl("apply", "-f", "-", input=HTTPD_POD % {"name": "pulled", "image": image, "policy": "Always"})
+        _serves(c, "pulled", page)
+        events = _wait(partial(_events_with, c, "pulled", {"Pulling", "Pulled", "Started"}),
+                       "Pulling, Pulled and Started events")
+        assert any(r == "Pulling" and image in m for r, m in events), events
+        assert any(r == "Pulled" and image in m for r, m in events), events
+
+        missing = f"{registry}/e2e/busybox:no-such-tag"
+        c.kubectl("apply", "-f", "-", input=HTTPD_POD % {"name": "missing", "image": missing,
+                                                          "policy": "IfNotPresent"})
+
+        def pull_failed() -> dict[str, Any]:
+            statuses = _pod(c, "missing")["status"].get("containerStatuses") or []
+            waiting: dict[str, Any] = statuses[0]["state"].get("waiting") or {} if statuses else {}
+            return waiting if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff") else {}
+
+        waiting = _wait(pull_failed, "the missing tag to fail to pull")
+        assert "no-such-tag" in waiting.get("message", "") or waiting["reason"] == "ImagePullBackOff"
+        failed = _wait(lambda: [m for r, m in _events(c, "missing") if r == "Failed"], "a Failed event")
+        assert any(missing in m for m in failed), failed
+        assert _pod(c, "missing")["status"]["phase"] == "Pending"
+        c.kubectl("delete", "pod", "pulled", "missing", "--timeout=60s")
