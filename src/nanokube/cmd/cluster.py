@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import secrets
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from nanokube.apiserver.streaming import StreamingProxy, StreamingSettings
 from nanokube.client.leaderelection import LeaderElector, LeaseSettings
 from nanokube.client.local import LocalClient
 from nanokube.controllers.manager import ControllerManager, default_controllers
+from nanokube.controllers.nodeipam import NodeIPAMController, NodeIPAMSettings
 from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
 from nanokube.controllers.volumes import VolumeSettings
 from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_available
@@ -34,7 +36,7 @@ from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
 from nanokube.store.interface import Store
 from nanokube.store.memory import MemoryStore
 from nanokube.store.sqlite import SqliteStore
-from nanokube.util.certs import ensure_pki, write_kubeconfig
+from nanokube.util.certs import ensure_node_token, ensure_pki, kubelet_credential, write_kubeconfig
 
 from .settings import ClusterSettings
 
@@ -91,6 +93,28 @@ async def run_scheduler(client: LocalClient, identity: str, stop: asyncio.Event)
     await elector.run(lead, stop=stop)
 
 
+def serving_hosts(host: str) -> list[str]:
+    """The names the serving certificate must cover: ``host``, or every local IPv4 address when the server
+    listens on all of them (agents on other machines dial one of those)."""
+    if host not in ("0.0.0.0", "::", ""):
+        return [host]
+    try:
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True,
+                             timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [f[f.index("inet") + 1].split("/")[0] for f in (line.split() for line in out.splitlines())
+            if "inet" in f]
+
+
+def join_hint(url: str, token_file: Path) -> str:
+    """How to add a worker, as the user would type it on the other machine."""
+    hint = f"join a node: nanokube agent --server {url} --token $(cat {token_file})"
+    if "://127." in url or "://localhost" in url:
+        hint += "   (listen on an address other machines reach: --host)"
+    return hint
+
+
 class ControlPlane:
     def _local_node(self, client: LocalClient, token: str) -> LocalNode | None:
         mode = self.settings.node
@@ -127,10 +151,13 @@ class ControlPlane:
         tls_settings: dict[str, object] = {}
         tokens: list[str] = []
         scheme = "http"
+        node_token = ""
         if s.tls:
-            pki = ensure_pki(s.data_dir / "pki", [s.host])
+            pki = ensure_pki(s.data_dir / "pki", serving_hosts(s.host))
             tls_settings = {"cert_file": pki.server_cert, "key_file": pki.server_key}
-            tokens = [pki.token]
+            token_file = s.data_dir / "node-token"
+            node_token = ensure_node_token(token_file, pki.ca_cert)  # agents join with it
+            tokens = [pki.token, node_token]
             scheme = "https"
         store = self.store = open_store(s)
         try:
@@ -140,7 +167,8 @@ class ControlPlane:
                                "with this data directory, stop it first.") from err
         self.progress(f"store: {s.store} at revision {store.revision}")
         storage = ObjectStorage(store, Registry(), StrategyOptions(pod_toleration_seconds=s.pod_toleration_seconds))
-        kubelet_token = secrets.token_urlsafe(24)  # the API server's credential towards kubelets
+        # The API server's credential towards kubelets: derived from the node token, which agents hold too.
+        kubelet_token = kubelet_credential(node_token) if node_token else secrets.token_urlsafe(24)
         server = self.server = APIServer(APIServerSettings(host=s.host, port=s.port, tokens=tokens,
                                                            service_cidr=s.service_cidr, **tls_settings), storage)  # type: ignore[arg-type]
         server.rest.sub.streaming = StreamingProxy(storage, storage.registry,
@@ -165,10 +193,14 @@ class ControlPlane:
                 write_kubeconfig(s.kubeconfig, self.url, pki.ca_cert, pki.token)
                 self.progress(f"kubeconfig: {s.kubeconfig}")
             self.progress(f"API server: {self.url}")
+            if node_token:
+                self.progress(f"node token: {token_file}; {join_hint(self.url, token_file)}")
             lifecycle = NodeLifecycleSettings(grace_period=s.node_grace_period,
                                               monitor_period=min(5.0, s.node_grace_period / 4))
             volumes = VolumeSettings(storage_dir=str(s.data_dir / "storage"))
-            manager = ControllerManager(client, default_controllers(lifecycle, volumes))
+            ipam = NodeIPAMSettings(cluster_cidr=s.pod_cidr)
+            manager = ControllerManager(client, [*default_controllers(lifecycle, volumes),
+                                                 lambda c: NodeIPAMController(c, ipam)])
             tasks.append(asyncio.create_task(manager.run(stop=stop), name="controllers"))
             tasks.append(asyncio.create_task(run_scheduler(client, manager.identity, stop), name="scheduler"))
             local = self._local_node(client, kubelet_token)

@@ -1,12 +1,20 @@
-"""The cluster's PKI at its simplest: one CA, one serving certificate, one admin bearer token.
+"""The cluster's PKI at its simplest: one CA, one serving certificate, one admin bearer token, one node token.
 
 Made at first start under ``<data-dir>/pki`` and reused afterwards, so a kubeconfig written once keeps working
-across restarts. The serving certificate names every address the server may be reached at.
+across restarts. The serving certificate names every address the server may be reached at, and the server
+presents it together with the CA, so a joining agent can pick the CA out of the handshake.
+
+The node token (``<data-dir>/node-token``, k3s' format ``K10<sha256 of the CA>::node:<secret>``) is what
+``nanokube agent --token`` takes: the hash lets the agent trust the CA it is shown only if it is the cluster's,
+the whole token is the agent's bearer credential, and ``kubelet_credential`` derives from it the token the API
+server presents to kubelets, so the kubelet link (plain HTTP) never carries the API credential itself.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import ipaddress
 import os
 import secrets
@@ -69,7 +77,7 @@ def ensure_pki(directory: Path, hosts: list[str]) -> Pki:
         pki.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
         pki.server_cert.unlink(missing_ok=True)
     wanted = set(hosts) | {"127.0.0.1", "localhost", socket.gethostname()}
-    if not pki.server_cert.exists() or not _covers(pki.server_cert, wanted):
+    if not pki.server_cert.exists() or not _covers(pki.server_cert, wanted) or not _has_ca(pki):
         _issue_server_cert(pki, ca_key_path, sorted(wanted), now)
     if not pki.token_file.exists():
         _write_private(pki.token_file, secrets.token_urlsafe(32).encode() + b"\n")
@@ -86,6 +94,11 @@ def _covers(cert_path: Path, hosts: set[str]) -> bool:
     names |= {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
     expires = cert.not_valid_after_utc
     return hosts <= names and expires > dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+
+
+def _has_ca(pki: Pki) -> bool:
+    """The serving certificate file also carries the CA (older data dirs have the leaf alone)."""
+    return pki.server_cert.read_bytes().count(b"BEGIN CERTIFICATE") > 1
 
 
 def _issue_server_cert(pki: Pki, ca_key_path: Path, hosts: list[str], now: dt.datetime) -> None:
@@ -107,7 +120,51 @@ def _issue_server_cert(pki: Pki, ca_key_path: Path, hosts: list[str], now: dt.da
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     _write_private(pki.server_key, _key_pem(key))
-    pki.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pki.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + pki.ca_cert.read_bytes())
+
+
+NODE_TOKEN_PREFIX = "K10"
+
+
+@dataclass(frozen=True)
+class NodeToken:
+    """A parsed node token: the CA's hash (empty for a bare secret) and the secret."""
+
+    ca_hash: str
+    secret: str
+
+
+def ca_hash(ca_pem: bytes) -> str:
+    """sha256 (hex) of the CA certificate's DER form, as k3s' tokens carry it."""
+    der = x509.load_pem_x509_certificate(ca_pem).public_bytes(serialization.Encoding.DER)
+    return hashlib.sha256(der).hexdigest()
+
+
+def parse_node_token(text: str) -> NodeToken:
+    """``K10<hash>::node:<secret>`` (or ``K10<hash>::<secret>``) or a bare secret."""
+    text = text.strip()
+    if text.startswith(NODE_TOKEN_PREFIX) and "::" in text:
+        digest, _, rest = text[len(NODE_TOKEN_PREFIX):].partition("::")
+        _, _, secret = rest.rpartition(":")
+        return NodeToken(digest.lower(), secret)
+    return NodeToken("", text)
+
+
+def ensure_node_token(path: Path, ca_cert: Path) -> str:
+    """The cluster's node token at ``path``: made once, its secret kept across restarts (its CA hash follows
+    the CA if that was re-made)."""
+    secret = parse_node_token(path.read_text()).secret if path.exists() else ""
+    token = f"{NODE_TOKEN_PREFIX}{ca_hash(ca_cert.read_bytes())}::node:{secret or secrets.token_hex(24)}"
+    if not path.exists() or path.read_text().strip() != token:
+        _write_private(path, token.encode() + b"\n")
+    return token
+
+
+def kubelet_credential(node_token: str) -> str:
+    """The bearer token the API server presents to kubelets, derived from the node token's secret (both sides
+    know it; a reader of the kubelet link learns nothing that opens the API)."""
+    secret = parse_node_token(node_token).secret
+    return hmac.new(secret.encode(), b"nanokube kubelet", hashlib.sha256).hexdigest()
 
 
 def write_kubeconfig(path: Path, server_url: str, ca_cert: Path, token: str, cluster: str = "nanokube") -> None:
