@@ -119,6 +119,8 @@ class EndpointsController(Controller):
                                            "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}}
             if pod["spec"].get("nodeName"):
                 address["nodeName"] = pod["spec"]["nodeName"]
+            if _hostname(pod, svc):
+                address["hostname"] = _hostname(pod, svc)
             group = subsets.setdefault(tuple(tuple(sorted(p.items())) for p in ports), {"ports": ports})
             ready = (publish_all or pod_ready(pod)) and not pod["metadata"].get("deletionTimestamp")
             group.setdefault("addresses" if ready else "notReadyAddresses", []).append(address)
@@ -175,6 +177,8 @@ class EndpointsController(Controller):
                                             "uid": pod["metadata"]["uid"]}}
             if pod["spec"].get("nodeName"):
                 endpoint["nodeName"] = pod["spec"]["nodeName"]
+            if _hostname(pod, svc):
+                endpoint["hostname"] = _hostname(pod, svc)
             endpoints.append(endpoint)
         chunks = [endpoints[i:i + MAX_PER_SLICE] for i in range(0, len(endpoints), MAX_PER_SLICE)] or [[]]
         existing = sorted((s for s in self.slices.items()
@@ -207,6 +211,16 @@ class EndpointsController(Controller):
                 await self.client.delete(self.slices_res, namespace, extra["metadata"]["name"])
             except NotFound:
                 pass
+
+
+def _hostname(pod: JSON, svc: JSON) -> str:
+    """The Pod's DNS hostname within this Service: set only when its ``spec.subdomain`` names the Service
+    (StatefulSet Pods and hand-made ``hostname``/``subdomain`` Pods), so cluster DNS answers
+    ``<hostname>.<service>.<namespace>.svc``."""
+    spec = pod.get("spec") or {}
+    if spec.get("hostname") and spec.get("subdomain") == svc["metadata"]["name"]:
+        return str(spec["hostname"])
+    return ""
 
 
 def _key(obj: JSON) -> str:
