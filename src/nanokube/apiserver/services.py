@@ -108,9 +108,10 @@ class ServiceAllocator:
             candidate = str(self.network.network_address + random.randint(low, size - 2))
             if candidate not in used:
                 return candidate
+        reserved = {self.kubernetes_ip, self.dns_ip}  # only ever handed out when asked for by address
         for offset in range(1, size - 1):
             candidate = str(self.network.network_address + offset)
-            if candidate not in used:
+            if candidate not in used and candidate not in reserved:
                 return candidate
         return None
 
