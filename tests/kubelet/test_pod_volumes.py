@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from nanokube.cmd.inprocess import InProcessCluster
-from nanokube.kubelet.podenv import ContainerConfigFailure
-from nanokube.kubelet.volumes import VolumeManager, write_atomic
+from nanokube.kubelet.volumes import VolumeManager, VolumeMountFailure, write_atomic
 
 JSON = dict[str, Any]
 
@@ -57,9 +56,11 @@ async def test_configmap_and_secret_files_with_items_and_modes(manager: VolumeMa
 
 async def test_missing_sources_fail_unless_optional(manager: VolumeManager) -> None:
     spec = {"volumeMounts": [{"name": "c", "mountPath": "/config"}]}
-    with pytest.raises(ContainerConfigFailure, match='configmap "nope" not found'):
+    with pytest.raises(VolumeMountFailure) as caught:
         await manager.mounts(_pod([{"name": "c", "configMap": {"name": "nope"}}]), spec)
-    with pytest.raises(ContainerConfigFailure, match="non-existent config key: zz"):
+    assert str(caught.value) == 'MountVolume.SetUp failed for volume "c" : configmap "nope" not found'
+    assert caught.value.reason == "ContainerCreating"
+    with pytest.raises(VolumeMountFailure, match="configmap references non-existent config key: zz"):
         await manager.mounts(_pod([{"name": "c", "configMap": {"name": "cm", "items": [{"key": "zz",
                                                                                          "path": "z"}]}}]), spec)
     mounts = await manager.mounts(_pod([{"name": "c", "secret": {"secretName": "nope", "optional": True}}]), spec)

@@ -26,6 +26,7 @@ from .images.store import ImageStore
 from .network import PodNetwork, PodNetworkConfig
 from .node import NodeConfig
 from .podenv import EnvResolver
+from .podfiles import PodFiles, PodFileSettings
 from .runtime.native import NativeRuntime, NativeSettings
 from .server import KUBELET_ADDRESS_ANNOTATION, KubeletServer, KubeletServerSettings
 from .sync import PodSyncer, SyncSettings
@@ -76,6 +77,8 @@ class LocalNodeSettings:
     bridge: str = "nk0"
     max_pods: int = 110
     kubelet_token: str = ""
+    cluster_dns: tuple[str, ...] = ("10.43.0.10",)  # the kubelet's clusterDNS: ClusterFirst Pods' nameserver
+    cluster_domain: str = "cluster.local"
 
 
 class LocalNode:
@@ -119,9 +122,12 @@ class LocalNode:
         agent = NodeAgent(self.client, AgentSettings(pod_field_selector=f"spec.nodeName={self.name}"))
         config = self.config(host_ip)
         env = EnvResolver(self.client, node_allocatable=config.allocatable or config.capacity)
+        pod_files = PodFiles(PodFileSettings(self.settings.cluster_dns, self.settings.cluster_domain))
+        volumes = VolumeManager(self.client, state / "pods", node_allocatable=env.node_allocatable,
+                                pod_files=pod_files)
         syncer = PodSyncer(SyncSettings(self.name, (host_ip,), runtime_name="native"), runtime, agent.status,
                            recorder=EventRecorder(self.client, "kubelet", host=self.name),
-                           env=env, volumes=VolumeManager(self.client, state / "pods"))
+                           env=env, volumes=volumes)
         server = KubeletServer(agent, KubeletServerSettings(host="127.0.0.1", port=0,
                                                            token=self.settings.kubelet_token))
         port: asyncio.Future[int] = asyncio.get_running_loop().create_future()

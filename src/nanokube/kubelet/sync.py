@@ -54,7 +54,7 @@ from .runtime.interface import (
     SandboxState,
 )
 from .status import StatusManager
-from .volumes import VolumeManager
+from .volumes import VolumeManager, VolumeMountFailure
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
@@ -222,6 +222,7 @@ class PodSyncer:
             PodSandboxMetadata(meta["name"], meta.get("namespace", ""), meta["uid"], attempt),
             hostname=spec.get("hostname") or meta["name"], host_network=bool(spec.get("hostNetwork")),
             labels=labels, annotations=dict(meta.get("annotations") or {}), port_mappings=ports,
+            dns=self.volumes.dns_config(pod) if self.volumes is not None else None,
             log_directory=f"/var/log/pods/{meta.get('namespace', '')}_{meta['name']}_{meta['uid']}")
 
     async def _ensure_sandbox(self, pod: JSON, state: PodRuntimeState, wake: _Wake) -> str | None:
@@ -264,12 +265,12 @@ class PodSyncer:
     async def _full_config(self, pod: JSON, spec: JSON, kind: str, sandbox_id: str,
                            attempt: int) -> ContainerConfig:
         config = self.container_config(pod, spec, kind, attempt)
+        sandbox = await self.runtime.pod_sandbox_status(sandbox_id)
+        ips = [ip for ip in (sandbox.ip, *sandbox.additional_ips) if ip]
         if self.env is not None:
-            sandbox = await self.runtime.pod_sandbox_status(sandbox_id)
-            ips = [ip for ip in (sandbox.ip, *sandbox.additional_ips) if ip]
             config.envs = await self.env.resolve(pod, spec, PodContext(ips, self.settings.host_ips))
         if self.volumes is not None:
-            config.mounts = await self.volumes.mounts(pod, spec)
+            config.mounts = await self.volumes.mounts(pod, spec, ips)
         return config
 
     async def _pull(self, pod: JSON, spec: JSON) -> None:
@@ -297,6 +298,10 @@ class PodSyncer:
             cid = await self.runtime.create_container(sandbox_id, config, self.sandbox_config(pod, 0))
             await self._event(pod, "Normal", "Created", f"Created container: {name}")
             await self.runtime.start_container(cid)
+        except VolumeMountFailure as err:  # the kubelet's FailedMount: ContainerCreating until it can mount
+            await self._event(pod, "Warning", "FailedMount", str(err))
+            wake.soon(self.settings.image_backoff_initial)
+            return False
         except RuntimeFailure as err:
             reason = err.reason
             if isinstance(err, ImagePullFailure):

@@ -1,59 +1,74 @@
-"""A Pod's simplest volumes on a real node: emptyDir, hostPath, configMap and secret, as bind mounts.
+"""A Pod's volumes on a real node, as bind mounts: emptyDir, hostPath, configMap, secret, downwardAPI,
+projected and persistentVolumeClaim, plus the kubelet-managed ``/etc/hosts``.
 
-``VolumeManager.mounts`` prepares what a container's ``volumeMounts`` name, under a per-Pod directory
-(``<root>/<pod uid>/volumes/<name>``, the kubelet's ``/var/lib/kubelet/pods/<uid>/volumes``), and returns the
-runtime ``Mount`` list. It runs before every container start, so it is idempotent: an emptyDir lives as long
-as the Pod (``cleanup`` removes it once the Pod is gone), ConfigMap and Secret contents are rewritten with the
-kubelet's atomic layout (``..data`` points at a versioned directory; each top-level name is a link through
-``..data``), so a running container sees a consistent set of files. ``medium: Memory`` mounts a tmpfs.
+``VolumeManager.mounts`` sets up every volume of the Pod (as the kubelet does before any container starts)
+under a per-Pod directory (``<root>/<pod uid>/volumes/<name>``, the kubelet's
+``/var/lib/kubelet/pods/<uid>/volumes``) and returns the runtime ``Mount`` list for one container's
+``volumeMounts``. It runs before every container start, so it is idempotent: an emptyDir lives as long as the
+Pod (``cleanup`` removes it once the Pod is gone); configMap, secret, downwardAPI and projected contents
+are rewritten with the kubelet's atomic layout (``..data`` points at a versioned directory; each top-level
+name is a link through ``..data``), so a running container sees a consistent set of files. ``medium:
+Memory`` mounts a tmpfs. A claim mounts the host directory of its bound hostPath/local volume
+(``volumesources.py``); its ``readOnly`` makes every mount of it read-only.
 
-Simplifications: a missing ConfigMap or Secret fails container creation with ``CreateContainerConfigError``
-(the kubelet keeps the Pod in ContainerCreating with a FailedMount event); ConfigMap and Secret volumes are
-written at container start, not refreshed while it runs; subPath works for paths without ``..``.
+A source that is missing (ConfigMap, Secret, key, claim not found or not bound) raises
+``VolumeMountFailure``: the Pod stays in ContainerCreating with a FailedMount event and is tried again; a bad
+``subPath`` is a ``ContainerConfigFailure`` (CreateContainerConfigError). Contents are written at container
+start, not refreshed while it runs; subPath works for paths without ``..``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nanokube.api.errors import NotFound
 from nanokube.api.quantity import value
 from nanokube.client.interface import Client
 
 from .podenv import ContainerConfigFailure
-from .runtime.interface import Mount
+from .runtime.interface import DNSConfig, Mount
+from .volumesources import Files, VolumeMountFailure, VolumeSources, decoded_data, setup_failed
+
+if TYPE_CHECKING:
+    from .podfiles import PodFiles
 
 JSON = dict[str, Any]
-Files = dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
 DATA_LINK = "..data"
+__all__ = ["VolumeManager", "VolumeMountFailure", "decoded_data", "write_atomic"]
 
 
 class VolumeManager:
-    def __init__(self, client: Client, root: Path) -> None:
+    def __init__(self, client: Client, root: Path, *, node_allocatable: Mapping[str, str] | None = None,
+                 pod_files: PodFiles | None = None) -> None:
         self.client = client
         self.root = root
+        self.sources = VolumeSources(client, node_allocatable=node_allocatable)
+        self.pod_files = pod_files  # given: containers get the kubelet-managed /etc/hosts
 
     def pod_dir(self, uid: str) -> Path:
         return self.root / uid
 
-    async def mounts(self, pod: JSON, spec: JSON) -> list[Mount]:
-        """Prepare the volumes ``spec`` mounts and return them; ContainerConfigFailure when one cannot be made."""
-        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
-        result: list[Mount] = []
+    def dns_config(self, pod: JSON) -> DNSConfig | None:
+        """The Pod's resolver settings for its sandbox (``PodFiles.dns_config``); None without pod files."""
+        return self.pod_files.dns_config(pod) if self.pod_files is not None else None
+
+    async def mounts(self, pod: JSON, spec: JSON, pod_ips: Sequence[str] = ()) -> list[Mount]:
+        """Set up the Pod's volumes and return the mounts of container ``spec``; ``VolumeMountFailure`` while a
+        source is missing, ``ContainerConfigFailure`` for a mount that can never work."""
         prepared: dict[str, tuple[Path, bool]] = {}
+        for volume in pod["spec"].get("volumes") or []:
+            prepared[volume["name"]] = await self._prepare(pod, volume)
+        result: list[Mount] = []
         for vm in spec.get("volumeMounts") or []:
             name = vm["name"]
             if name not in prepared:
-                if name not in volumes:
-                    raise ContainerConfigFailure(f'unable to find volume "{name}"')
-                prepared[name] = await self._prepare(pod, volumes[name])
+                raise ContainerConfigFailure(f'unable to find volume "{name}"')
             source, always_ro = prepared[name]
             sub = vm.get("subPath") or ""
             if sub:
@@ -63,6 +78,10 @@ class VolumeManager:
                 if not source.exists():
                     await asyncio.to_thread(source.mkdir, parents=True, exist_ok=True)
             result.append(Mount(vm["mountPath"], str(source), readonly=always_ro or bool(vm.get("readOnly"))))
+        if self.pod_files is not None and not any(m.container_path == "/etc/hosts" for m in result):
+            hosts = await self.pod_files.hosts_mount(pod, pod_ips, self.pod_dir(pod["metadata"]["uid"]))
+            if hosts is not None:
+                result.append(hosts)
         return result
 
     async def cleanup(self, uid: str) -> None:
@@ -72,57 +91,36 @@ class VolumeManager:
     # -- one volume -----------------------------------------------------------------------------------------
     async def _prepare(self, pod: JSON, volume: JSON) -> tuple[Path, bool]:
         """(host path, mounted read-only whatever the mount says)."""
-        target = self.pod_dir(pod["metadata"]["uid"]) / "volumes" / volume["name"]
+        name = volume["name"]
+        target = self.pod_dir(pod["metadata"]["uid"]) / "volumes" / name
         namespace = pod["metadata"].get("namespace", "")
         if "emptyDir" in volume:
             await asyncio.to_thread(_empty_dir, target, volume["emptyDir"] or {})
             return target, False
         if "hostPath" in volume:
-            return await asyncio.to_thread(_host_path, volume["hostPath"]), False
-        if "configMap" in volume:
-            files = await self._object_files("configmaps", namespace, volume["configMap"])
-        elif "secret" in volume:
-            source = dict(volume["secret"])
-            source["name"] = source.get("secretName", "")
-            files = await self._object_files("secrets", namespace, source)
-        else:
-            kind = next((k for k in volume if k != "name"), "unknown")
-            raise ContainerConfigFailure(f'volume "{volume["name"]}": {kind} volumes are not supported on this node')
+            return await asyncio.to_thread(_host_path, name, volume["hostPath"]), False
+        if "persistentVolumeClaim" in volume:
+            claim = volume["persistentVolumeClaim"] or {}
+            path = await self.sources.claim_path(name, namespace, claim)
+            return path, bool(claim.get("readOnly"))
+        files = await self._files(pod, volume)
         await asyncio.to_thread(write_atomic, target, files)
         return target, True
 
-    async def _object_files(self, plural: str, namespace: str, source: JSON) -> Files:
-        resource = self.client.registry.get("", "v1", plural)
-        assert resource is not None
-        name, optional = source.get("name", ""), bool(source.get("optional"))
-        try:
-            obj = await self.client.get(resource, namespace, name)
-        except NotFound:
-            if optional:
-                return {}
-            raise ContainerConfigFailure(f'{plural[:-1]} "{name}" not found') from None
-        data = decoded_data(obj, secret=plural == "secrets")
-        default_mode = int(source.get("defaultMode", 0o644))
-        items = source.get("items")
-        if not items:
-            return {key: (content, default_mode) for key, content in data.items()}
-        files: Files = {}
-        for item in items:
-            if item["key"] not in data:
-                if optional:
-                    continue
-                raise ContainerConfigFailure(f"{plural[:-1]} references non-existent config key: {item['key']}")
-            files[item["path"]] = (data[item["key"]], int(item.get("mode", default_mode)))
-        return files
-
-
-def decoded_data(obj: JSON, *, secret: bool) -> dict[str, bytes]:
-    """A ConfigMap's data and binaryData, or a Secret's data, as bytes by key."""
-    if secret:
-        return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
-    found = {k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()}
-    found.update((k, str(v).encode()) for k, v in (obj.get("data") or {}).items())
-    return found
+    async def _files(self, pod: JSON, volume: JSON) -> Files:
+        name, namespace = volume["name"], pod["metadata"].get("namespace", "")
+        if "configMap" in volume:
+            return await self.sources.object_files(name, namespace, volume["configMap"] or {}, secret=False)
+        if "secret" in volume:
+            source = dict(volume["secret"] or {})
+            source["name"] = source.get("secretName", "")
+            return await self.sources.object_files(name, namespace, source, secret=True)
+        if "downwardAPI" in volume:
+            return self.sources.downward_files(name, pod, volume["downwardAPI"] or {})
+        if "projected" in volume:
+            return await self.sources.projected_files(name, pod, volume["projected"] or {})
+        kind = next((k for k in volume if k != "name"), "unknown")
+        raise setup_failed(name, f"{kind} volumes are not supported on this node")
 
 
 def _empty_dir(target: Path, source: JSON) -> None:
@@ -138,7 +136,7 @@ def _empty_dir(target: Path, source: JSON) -> None:
                        capture_output=True)
 
 
-def _host_path(source: JSON) -> Path:
+def _host_path(volume: str, source: JSON) -> Path:
     path = Path(source["path"])
     kind = source.get("type") or ""
     if kind == "DirectoryOrCreate" and not path.exists():
@@ -150,7 +148,7 @@ def _host_path(source: JSON) -> Path:
               "FileOrCreate": path.is_file, "Socket": path.is_socket, "CharDevice": path.is_char_device,
               "BlockDevice": path.is_block_device}
     if kind in checks and not checks[kind]():
-        raise ContainerConfigFailure(f"hostPath type check failed: {path} is not a {kind}")
+        raise setup_failed(volume, f"hostPath type check failed: {path} is not a {kind}")
     return path
 
 
@@ -187,6 +185,7 @@ def write_atomic(target: Path, files: Files) -> None:
 def _remove_pod_dir(pod_dir: Path) -> None:
     if not pod_dir.exists():
         return
+    # Claims and hostPaths are bind-mounted straight from their host directories (nothing of them is here).
     volumes = pod_dir / "volumes"
     if volumes.is_dir():
         for entry in volumes.iterdir():
