@@ -32,7 +32,7 @@ async def run_nft(command: Sequence[str], script: str, *, timeout: float = 30.0)
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         _, err = await asyncio.wait_for(proc.communicate(script.encode()), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise NftError(f"nft did not finish in {timeout}s") from None
