@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from nanokube.proxy.nftables import NftablesBackend, Snapshot, run_nft
+from nanokube.proxy.nftables import NftablesBackend, NftError, Snapshot, run_nft
 from nanokube.proxy.rules import NodeContext
 
 from .netns import CLIENT_IP, SERVER_IP, NetPair, net_pair
@@ -97,7 +97,7 @@ async def test_a_failed_transaction_is_followed_by_a_full_rebuild(pair: NetPair)
         web = service("web")
         await backend.sync(snap([web], two_ports("web", 8080)))
         await run_nft(pair.nft(), f"delete table ip {TABLE}\n")  # someone removed our table
-        with pytest.raises(Exception):
+        with pytest.raises(NftError):
             await backend.sync(snap([web], two_ports("web", 8081, rv="2")))
         await backend.sync(snap([web], two_ports("web", 8081, rv="2")))
         assert pair.connect("10.43.0.10", 80) == ["b"]
