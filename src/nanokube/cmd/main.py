@@ -192,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         return _kubectl(argv[1:])
     if argv[:2] == ["sim", "node"]:
         return _sim_node(argv[2:])
+    if argv and argv[0] == "agent":
+        from .agent import main as agent_main
+
+        return agent_main(argv[1:])
     parser = argparse.ArgumentParser(prog="nanokube", description="Kubernetes' workload model, in Python.")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run a one-machine cluster (control plane and, once available, a node)")
@@ -202,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "`nanokube sim node stop|start NAME` kills and revives one")
     _cluster_flags(sim)
     sim.add_argument("--nodes", type=int, default=3, help="how many simulated nodes (default 3)")
+    sub.add_parser("agent", help="run this machine as a worker node: nanokube agent --server URL --token T")
     sub.add_parser("kubectl", help="run kubectl against the local cluster: nanokube kubectl [--data-dir D] ARGS")
     image = add_image_parser(sub)
     image.add_argument("--data-dir", type=Path, default=None,
