@@ -36,7 +36,7 @@ async def until(check, what: str, timeout: float = 10.0) -> None:  # type: ignor
 
 @contextlib.asynccontextmanager
 async def proxier(cluster: InProcessCluster, backend: Recorder, **settings: object) -> AsyncIterator[Proxier]:
-    p = Proxier(cluster.client, backend, ProxySettings(node_name="n1", **settings))  # type: ignore[arg-type]
+    p = Proxier(cluster.client, backend, ProxySettings(node_name="n1", **settings))
     stop = asyncio.Event()
     task = asyncio.create_task(p.run(stop=stop))
     try:
