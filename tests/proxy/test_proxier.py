@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from nanokube.cmd.inprocess import InProcessCluster
 from nanokube.proxy.nftables import Snapshot
@@ -35,7 +36,7 @@ async def until(check, what: str, timeout: float = 10.0) -> None:  # type: ignor
 
 
 @contextlib.asynccontextmanager
-async def proxier(cluster: InProcessCluster, backend: Recorder, **settings: object) -> AsyncIterator[Proxier]:
+async def proxier(cluster: InProcessCluster, backend: Recorder, **settings: Any) -> AsyncIterator[Proxier]:
     p = Proxier(cluster.client, backend, ProxySettings(node_name="n1", **settings))
     stop = asyncio.Event()
     task = asyncio.create_task(p.run(stop=stop))
