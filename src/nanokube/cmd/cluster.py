@@ -32,6 +32,8 @@ from nanokube.controllers.volumes import VolumeSettings
 from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_available
 from nanokube.kubelet.server import KubeletServer, KubeletServerSettings
 from nanokube.kubelet.sim import SimSettings, Simulator
+from nanokube.proxy.nftables import NftablesBackend, nft_available
+from nanokube.proxy.proxier import Proxier, ProxySettings
 from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
 from nanokube.store.interface import Store
 from nanokube.store.memory import MemoryStore
@@ -131,6 +133,17 @@ class ControlPlane:
         return LocalNode(client, LocalNodeSettings(data_dir=s.data_dir, name=s.node_name, pod_cidr=s.node_pod_cidr,
                                                    bridge=s.node_bridge, kubelet_token=token))
 
+    def _proxy(self, client: LocalClient, node_name: str) -> Proxier | None:
+        """kube-proxy for the local node: nftables table ``nanokube`` (``NANOKUBE_PROXY_TABLE`` overrides)."""
+        ok, why = nft_available()
+        if not ok:
+            self.progress(f"no service proxy: {why}")
+            return None
+        table = os.environ.get("NANOKUBE_PROXY_TABLE", "nanokube")
+        self.progress(f"service proxy: nftables table ip {table}")
+        return Proxier(client, NftablesBackend(table), ProxySettings(node_name=node_name,
+                                                                     cluster_cidr=self.settings.pod_cidr))
+
     def __init__(self, settings: ClusterSettings, *, progress: Callable[[str], None] = print,
                  started: float | None = None) -> None:
         self.started = started
@@ -208,6 +221,9 @@ class ControlPlane:
                 tasks.append(asyncio.create_task(local.run(stop=stop), name="local-node"))
                 self.progress(f"local node: {local.name} (real containers with runc, pod network "
                               f"{local.settings.pod_cidr})")
+                proxy = self._proxy(client, local.name)
+                if proxy is not None:
+                    tasks.append(asyncio.create_task(proxy.run(stop=stop), name="proxy"))
             if s.sim_nodes:
                 sim = Simulator(client, SimSettings(nodes=s.sim_nodes, cpu=s.sim_cpu, memory=s.sim_memory,
                                                     pod_cidr_base="10.42.1.0" if local is not None else "10.42.0.0",

@@ -43,6 +43,8 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
                    help="the local node's Pod addresses (default 10.42.0.0/24)")
     p.add_argument("--node-bridge", default="nk0", metavar="NAME",
                    help="the Linux bridge the local node's Pods attach to (default nk0)")
+    p.add_argument("--service-cidr", default="10.43.0.0/16", metavar="CIDR",
+                   help="the range Service cluster IPs come from (default 10.43.0.0/16)")
     p.add_argument("--sim-nodes", type=int, default=0, metavar="N",
                    help="also run N simulated nodes in this process (Pods go Running without containers)")
     p.add_argument("--sim-cpu", default="4", help="cpu of each simulated node (default 4)")
@@ -67,7 +69,8 @@ def _settings(args: argparse.Namespace) -> ClusterSettings:
                            node_grace_period=args.node_grace_period,
                            pod_toleration_seconds=args.pod_toleration_seconds,
                            data_dir=args.data_dir or default_data_dir(), host=args.host, port=args.port,
-                           store=args.store, log_level=args.log_level, watch_history=args.watch_history)
+                           store=args.store, log_level=args.log_level, watch_history=args.watch_history,
+                           service_cidr=args.service_cidr)
 
 
 def _labels(items: list[str]) -> dict[str, str]:
