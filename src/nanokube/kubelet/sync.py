@@ -8,8 +8,12 @@ deleted, stop everything within its grace period, write the terminal status and 
 Each call looks at the runtime afresh (level-triggered), so a sync can be repeated any time.
 
 Status goes to the ``StatusManager``; Events (Pulling, Pulled, Created, Started, Killing, BackOff) to an
-optional ``EventRecorder``. Readiness comes from a ``Readiness`` hook: probes in the real agent, the
-``sim.nanokube.io/ready-after-seconds`` annotation on simulated nodes. What a container is configured with
+optional ``EventRecorder``. Given a ``ProbeManager`` (probes.py, the real agent), readiness and ``started`` come
+from probes, and a container failing its liveness or startup probe is killed within its grace period and
+restarted per ``restartPolicy`` with the usual back-off; without one, readiness comes from a ``Readiness`` hook
+(the ``sim.nanokube.io/ready-after-seconds`` annotation on simulated nodes). Given a ``HookRunner`` (hooks.py),
+postStart runs right after a container starts (a failure kills it: ``PostStartHookError``) and preStop before
+it is signalled to stop, within its grace period. What a container is configured with
 beyond image, command, args, literal env and tty is left to ``container_config``, which the real agent extends;
 given an ``EnvResolver`` (podenv.py) and a ``VolumeManager`` (volumes.py), env from ConfigMaps, Secrets and the
 downward API, and volume mounts, are added at container creation.
@@ -26,6 +30,7 @@ from typing import Any
 from nanokube.client.events import EventRecorder
 
 from .backoff import Backoff, go_duration
+from .hooks import ContainerLifecycle, HookRunner
 from .podenv import ContainerConfigFailure, EnvResolver, PodContext
 from .podstatus import (
     TERMINAL_PHASES,
@@ -34,6 +39,7 @@ from .podstatus import (
     generate_status,
     is_sidecar,
 )
+from .probes import ProbeManager, container_specs, kill_grace
 from .runtime.interface import (
     CONTAINER_KIND_LABEL,
     CONTAINER_NAME_LABEL,
@@ -97,16 +103,19 @@ class _Wake:
 
 @dataclass
 class _PodMemory:
-    """What the syncer remembers of a Pod between syncs: waiting reasons by container name."""
+    """What the syncer remembers of a Pod between syncs: waiting reasons by container name, and the ids of
+    containers it killed for failing a liveness or startup probe (restarted whatever their exit code)."""
 
     waiting: dict[str, tuple[str, str]] = field(default_factory=dict)
+    probe_killed: set[str] = field(default_factory=set)
 
 
 class PodSyncer:
     def __init__(self, settings: SyncSettings, runtime: Runtime, status: StatusManager, *,
                  recorder: EventRecorder | None = None, readiness: Readiness = always_ready,
                  clock: Callable[[], float] = time.time, env: EnvResolver | None = None,
-                 volumes: VolumeManager | None = None) -> None:
+                 volumes: VolumeManager | None = None, probes: ProbeManager | None = None,
+                 hooks: HookRunner | None = None) -> None:
         self.settings = settings
         self.runtime = runtime
         self.status = status
@@ -115,6 +124,8 @@ class PodSyncer:
         self.clock = clock
         self.env = env  # given: env from ConfigMaps, Secrets and the downward API; else literal values only
         self.volumes = volumes  # given: volumeMounts become runtime mounts; else containers get none
+        self.probes = probes  # given: probes decide readiness and restarts; else the readiness hook decides
+        self.lifecycle = ContainerLifecycle(runtime, hooks, self._event, settings.host_ips)  # hooks, graceful stops
         self.backoff = Backoff(settings.backoff_initial, settings.backoff_max, clock)
         self._memory: dict[str, _PodMemory] = {}
 
@@ -134,6 +145,8 @@ class PodSyncer:
             # Done for good (its sandbox already released): report, never start it again.
             self.status.set_status(pod, self._generate(pod, state, wake, terminal=False))
             return None
+        if await self._kill_unhealthy(pod, state):
+            state = await self.runtime_state(uid)
         sandbox_id = await self._ensure_sandbox(pod, state, wake)
         if sandbox_id is not None:
             state = await self.runtime_state(uid)
@@ -143,6 +156,7 @@ class PodSyncer:
             if self._finished(pod, state):
                 await self._kill(pod, state, _grace(pod))
                 state = await self.runtime_state(uid)
+        self._update_probes(pod, state)
         self.status.set_status(pod, self._generate(pod, state, wake, terminal=False))
         return wake.at
 
@@ -150,8 +164,10 @@ class PodSyncer:
         """The Pod is being deleted: stop it within its grace period, report it terminal, confirm deletion."""
         uid = pod["metadata"]["uid"]
         state = await self.runtime_state(uid)
+        self._update_probes(pod, state)  # liveness and startup probes stop for a Pod shutting down
         await self._kill(pod, state, _grace(pod))
         state = await self.runtime_state(uid)
+        self._update_probes(pod, state)
         self.status.set_status(pod, self._generate(pod, state, _Wake(), terminal=True), delete=True)
 
     async def cleanup(self, uid: str) -> None:
@@ -160,6 +176,8 @@ class PodSyncer:
             await self.runtime.remove_pod_sandbox(sandbox.id)
         if self.volumes is not None:
             await self.volumes.cleanup(uid)
+        if self.probes is not None:
+            self.probes.forget(uid)
         self._memory.pop(uid, None)
         self.backoff.forget(uid)
         self.status.forget(uid)
@@ -183,20 +201,36 @@ class PodSyncer:
     # -- status -------------------------------------------------------------------------------------------
     def _generate(self, pod: JSON, state: PodRuntimeState, wake: _Wake, *, terminal: bool) -> JSON:
         now = self.clock()
+        uid = pod["metadata"]["uid"]
         ready: dict[str, bool] = {}
-        specs = {c["name"]: c for c in pod["spec"].get("containers") or []}
-        specs.update((c["name"], c) for c in pod["spec"].get("initContainers") or [] if is_sidecar(c))
+        specs = container_specs(pod)
         for container in state.containers:
             spec = specs.get(container.metadata.name)
             if spec is None or container.state is not ContainerState.RUNNING or container.id in ready:
+                continue
+            if self.probes is not None:
+                ready[container.id] = self.probes.ready(uid, container.id)
                 continue
             ok, again = self.readiness(pod, spec, container, now)
             ready[container.id] = ok
             if again is not None:
                 wake.soon(again)
-        memory = self._memory.get(pod["metadata"]["uid"])
+        memory = self._memory.get(uid)
         inputs = StatusInputs(ready, memory.waiting if memory else {}, self.settings.host_ips, terminal)
-        return generate_status(pod, state, inputs, self.status.cached(pod["metadata"]["uid"]))
+        status = generate_status(pod, state, inputs, self.status.cached(uid))
+        if self.probes is not None:
+            self.probes.mark_unstarted(uid, state, status)
+        return status
+
+    def _update_probes(self, pod: JSON, state: PodRuntimeState) -> None:
+        if self.probes is not None:
+            self.probes.update(pod, state, self._pod_ip(pod, state))
+
+    def _pod_ip(self, pod: JSON, state: PodRuntimeState) -> str:
+        if pod["spec"].get("hostNetwork"):
+            return self.settings.host_ips[0] if self.settings.host_ips else ""
+        ips = state.ips()
+        return ips[0] if ips else ""
 
     def _set_waiting(self, pod: JSON, name: str, reason: str, message: str) -> None:
         self._memory.setdefault(pod["metadata"]["uid"], _PodMemory()).waiting[name] = (reason, message)
@@ -314,7 +348,10 @@ class PodSyncer:
             return False
         await self._event(pod, "Normal", "Started", f"Started container {name}")
         self._clear_waiting(pod, name)
-        return True
+        message = await self.lifecycle.post_start(pod, spec, cid, sandbox_id, _grace(pod))
+        if message and (is_sidecar(spec) or pod["spec"].get("restartPolicy", "Always") != "Never"):
+            self._set_waiting(pod, name, "PostStartHookError", message)  # until it restarts
+        return not message
 
     async def _restart(self, pod: JSON, spec: JSON, kind: str, last: ContainerStatus, state: PodRuntimeState,
                        sandbox_id: str, wake: _Wake) -> bool:
@@ -329,9 +366,12 @@ class PodSyncer:
             wake.soon(last.finished_at + delay - self.clock())
             return False
         self.backoff.next(uid, name, last.finished_at)
+        memory = self._memory.get(uid)
         for old in state.history(name):
             if old.id != last.id and old.state is ContainerState.EXITED:
                 await self.runtime.remove_container(old.id)  # keep one dead container for lastState
+                if memory is not None:
+                    memory.probe_killed.discard(old.id)
         return await self._start(pod, spec, kind, sandbox_id, last.metadata.attempt + 1, wake)
 
     async def _sync_init(self, pod: JSON, state: PodRuntimeState, sandbox_id: str, wake: _Wake) -> bool:
@@ -344,11 +384,15 @@ class PodSyncer:
                 if last is None:
                     if not await self._start(pod, spec, "sidecar", sandbox_id, 0, wake):
                         return False
-                    continue  # started (no startup probe to wait for): on to the next one
+                    if spec.get("startupProbe") and self.probes is not None:
+                        return False  # the next one waits for its startup probe, whose success wakes us
+                    continue
                 if last.state is ContainerState.EXITED:
                     started = await self._restart(pod, spec, "sidecar", last, state, sandbox_id, wake)
                     if not started and not regular_started:
                         return False
+                elif last.state is ContainerState.RUNNING and not regular_started and not self._started(pod, last):
+                    return False  # its startup probe has not passed yet
                 continue
             if last is None:
                 await self._start(pod, spec, "init", sandbox_id, 0, wake)
@@ -370,8 +414,21 @@ class PodSyncer:
                 await self._start(pod, spec, "regular", sandbox_id, 0, wake)
             elif last.state is ContainerState.CREATED:
                 await self.runtime.start_container(last.id)
-            elif last.state is ContainerState.EXITED and should_restart(policy, last.exit_code):
+            elif last.state is ContainerState.EXITED and self._should_restart(pod, policy, last):
                 await self._restart(pod, spec, "regular", last, state, sandbox_id, wake)
+
+    def _should_restart(self, pod: JSON, policy: str, last: ContainerStatus) -> bool:
+        """Per ``restartPolicy``; a container killed for failing a probe restarts unless the policy is Never."""
+        memory = self._memory.get(pod["metadata"]["uid"])
+        if memory is not None and last.id in memory.probe_killed:
+            return policy != "Never"
+        return should_restart(policy, last.exit_code)
+
+    def _started(self, pod: JSON, container: ContainerStatus) -> bool:
+        """Running and past its startup probe (if it has one)."""
+        if container.state is not ContainerState.RUNNING:
+            return False
+        return self.probes is None or self.probes.started(pod["metadata"]["uid"], container.id)
 
     def _finished(self, pod: JSON, state: PodRuntimeState) -> bool:
         """True when no container of the Pod will run again (all done, or an init container failed for good)."""
@@ -385,7 +442,7 @@ class PodSyncer:
                     return True
         for c in spec.get("containers") or []:
             last = state.latest(c["name"])
-            if last is None or last.state is not ContainerState.EXITED or should_restart(policy, last.exit_code):
+            if last is None or last.state is not ContainerState.EXITED or self._should_restart(pod, policy, last):
                 return False
         return True
 
@@ -396,13 +453,38 @@ class PodSyncer:
         running = [c for c in state.containers if c.state in (ContainerState.RUNNING, ContainerState.CREATED)]
         running.sort(key=lambda c: (0, order.get(c.metadata.name, 0)) if c.metadata.name in order
                      else (1, -sidecars.index(c.metadata.name) if c.metadata.name in sidecars else 0))
+        specs = {c["name"]: c for c in [*(pod["spec"].get("initContainers") or []),
+                                        *(pod["spec"].get("containers") or [])]}
         for container in running:
             if container.state is ContainerState.RUNNING:
                 await self._event(pod, "Normal", "Killing", f"Stopping container {container.metadata.name}")
-            await self.runtime.stop_container(container.id, grace)
+            await self.lifecycle.stop(pod, specs.get(container.metadata.name), container, grace)
         for sandbox in state.sandboxes:
             if sandbox.state is SandboxState.READY:
                 await self.runtime.stop_pod_sandbox(sandbox.id)
+
+    async def _kill_unhealthy(self, pod: JSON, state: PodRuntimeState) -> bool:
+        """Kill the running containers that failed their liveness or startup probe; True if any was."""
+        if self.probes is None:
+            return False
+        uid = pod["metadata"]["uid"]
+        policy = pod["spec"].get("restartPolicy", "Always")
+        specs = container_specs(pod)
+        killed = False
+        for container in state.containers:
+            spec = specs.get(container.metadata.name)
+            kind = self.probes.failed(uid, container.id) if container.state is ContainerState.RUNNING else None
+            if spec is None or kind is None:
+                continue
+            message = f"Container {spec['name']} failed {kind.value.lower()} probe"
+            if is_sidecar(spec) or policy != "Never":
+                message += ", will be restarted"
+            self._memory.setdefault(uid, _PodMemory()).probe_killed.add(container.id)
+            await self._event(pod, "Normal", "Killing", message)
+            await self.lifecycle.stop(pod, spec, container, kill_grace(spec, kind, _grace(pod)))
+            killed = True
+        return killed
+
 
 
 class _NeverPull(RuntimeFailure):
