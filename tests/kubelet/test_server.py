@@ -158,6 +158,18 @@ async def test_exec_stdin_closes_with_v5_and_feeds_a_shell_with_v4() -> None:
         assert status_of(received)["details"] == {"causes": [{"reason": "ExitCode", "message": "4"}]}
 
 
+async def test_exec_stdin_also_comes_in_text_frames() -> None:
+    # The Python client writes str stdin as a text frame: chr(0) + data.
+    async with node_with_pod() as (_, base, http):
+        url = f"{base}/exec/default/p/web?command=cat&stdin=1&stdout=1&stderr=1"
+        async with http.ws_connect(url, protocols=["v5.channel.k8s.io"]) as ws:
+            await ws.send_str("\x00as text ")
+            await ws.send_bytes(b"\x00and bytes")
+            await ws.send_bytes(b"\xff\x00")
+            received = await frames(ws)
+        assert stdout_of(received) == b"as text and bytes"
+
+
 async def test_exec_with_a_tty_follows_resizes() -> None:
     async with node_with_pod() as (_, base, http):
         url = f"{base}/exec/default/p/web?command=sh&stdin=1&stdout=1&stderr=1&tty=1"

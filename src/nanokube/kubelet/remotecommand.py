@@ -2,7 +2,8 @@
 
 Every binary message starts with a channel byte: 0 stdin (client to server), 1 stdout, 2 stderr, 3 the final
 ``metav1.Status`` as JSON, 4 terminal resizes (client to server, ``{"Width":W,"Height":H}``); v5 adds 255,
-CLOSE, with the channel closed as the second byte (kubectl sends ``[255, 0]`` when its stdin ends). As the
+CLOSE, with the channel closed as the second byte (kubectl sends ``[255, 0]`` when its stdin ends). Client
+messages may be binary or text frames (the Python client sends ``str`` stdin as text). As the
 kubelet does, the server first sends an empty message on the lowest output channel it will use, relays the
 session, then writes the Status on channel 3 and closes the socket normally:
 
@@ -145,9 +146,16 @@ async def _to_client(sock: ChannelSocket, session: ExecSession, options: StreamO
 async def _from_client(sock: ChannelSocket, session: ExecSession, options: StreamOptions) -> None:
     """Feed stdin and resizes to the session until the client closes the socket."""
     async for msg in sock.ws:
-        if msg.type is not WSMsgType.BINARY or not msg.data:
+        # The Python client sends str stdin as text frames (channel byte first), bytes as binary ones.
+        if msg.type is WSMsgType.TEXT:
+            data: bytes = msg.data.encode()
+        elif msg.type is WSMsgType.BINARY:
+            data = msg.data
+        else:
             continue
-        channel, payload = msg.data[0], msg.data[1:]
+        if not data:
+            continue
+        channel, payload = data[0], data[1:]
         if channel == STDIN and options.stdin:
             await session.write_stdin(payload)
         elif channel == RESIZE:
