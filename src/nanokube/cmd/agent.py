@@ -63,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
                         "(default: the address this machine reaches the server from)")
     p.add_argument("--kubelet-port", type=int, default=10250, help="the kubelet server's port (default 10250)")
     p.add_argument("--bridge", default="nk0", help="the Linux bridge the Pods attach to (default nk0)")
+    p.add_argument("--netns-prefix", default="nka-",
+                   help="Pods' network namespaces are /run/netns/<prefix><pod uid> (default nka-; the node of "
+                        "nanokube up uses nk-)")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16",
                    help="the cluster's pod range, routed between nodes (default 10.42.0.0/16)")
     p.add_argument("--log-level", default=os.environ.get("NANOKUBE_LOG_LEVEL", "info"),
@@ -154,7 +157,7 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> None:
         settings = LocalNodeSettings(data_dir=data_dir, name=args.node_name, pod_cidr="", bridge=args.bridge,
                                      kubelet_token=kubelet_credential(token), address=address,
                                      kubelet_host=address, kubelet_port=args.kubelet_port, control_plane=False,
-                                     cluster_cidr=args.cluster_cidr)
+                                     cluster_cidr=args.cluster_cidr, netns_prefix=args.netns_prefix)
         node = LocalNode(client, settings)
         print(f"nanokube: agent: node {node.name} at {address} joining {args.server} (data directory "
               f"{data_dir})", flush=True)

@@ -93,6 +93,9 @@ class LocalNodeSettings:
     cluster_cidr: str = "10.42.0.0/16"  # every node's pod CIDR is in here: routed, not masqueraded
     cross_node_routes: bool = True
     vxlan_device: str = "nk.vxlan"
+    # Pod namespaces are /run/netns/<prefix><uid>, and a restarted node removes every one with its prefix it
+    # has no record of: nodes sharing a machine (an agent beside nanokube up, tests) need prefixes of their own.
+    netns_prefix: str = "nk-"
     cluster_dns: tuple[str, ...] = ("10.43.0.10",)  # the kubelet's clusterDNS: ClusterFirst Pods' nameserver
     cluster_domain: str = "cluster.local"
 
@@ -179,7 +182,8 @@ class LocalNode:
             if not self.pod_cidr:
                 return  # stopped while waiting
         network = self.network = PodNetwork(PodNetworkConfig(pod_cidr=self.pod_cidr, state_dir=str(state),
-                                                             bridge=self.settings.bridge))
+                                                             bridge=self.settings.bridge,
+                                                             netns_prefix=self.settings.netns_prefix))
         await network.start()
         await network.recover()
         images = ImageStore(data / "images")
