@@ -10,12 +10,13 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import ipaddress
 import logging
 import os
 import secrets
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from nanokube.api.registry import Registry
@@ -29,6 +30,7 @@ from nanokube.controllers.manager import ControllerManager, default_controllers
 from nanokube.controllers.nodeipam import NodeIPAMController, NodeIPAMSettings
 from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
 from nanokube.controllers.volumes import VolumeSettings
+from nanokube.dns.server import DNSServer, DNSSettings
 from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_available
 from nanokube.kubelet.server import KubeletServer, KubeletServerSettings
 from nanokube.kubelet.sim import SimSettings, Simulator
@@ -117,6 +119,15 @@ def join_hint(url: str, token_file: Path) -> str:
     return hint
 
 
+async def _logged(work: Awaitable[None], what: str) -> None:
+    """Run a component; if it fails, say so in the log instead of only at shutdown."""
+    try:
+        await work
+    except Exception:
+        log.exception("%s stopped", what)
+        raise
+
+
 class ControlPlane:
     def _local_node(self, client: LocalClient, token: str) -> LocalNode | None:
         mode = self.settings.node
@@ -143,6 +154,16 @@ class ControlPlane:
         self.progress(f"service proxy: nftables table ip {table}")
         return Proxier(client, NftablesBackend(table), ProxySettings(node_name=node_name,
                                                                      cluster_cidr=self.settings.pod_cidr))
+
+    def _dns(self, client: LocalClient, node_name: str) -> DNSServer:
+        """Cluster DNS for the local node's Pods on its pod bridge gateway (the first address of the node's pod
+        range), port 53 (``NANOKUBE_DNS_PORT`` overrides); kube-system/kube-dns at .10 of the service range
+        leads there. Names outside the cluster go to the nameservers of this machine's /etc/resolv.conf."""
+        gateway = str(ipaddress.ip_network(self.settings.node_pod_cidr, strict=False).network_address + 1)
+        dns_ip = str(ipaddress.ip_network(self.settings.service_cidr, strict=False).network_address + 10)
+        port = int(os.environ.get("NANOKUBE_DNS_PORT", "53"))
+        self.progress(f"cluster DNS: {gateway}:{port} (Service kube-system/kube-dns at {dns_ip})")
+        return DNSServer(client, DNSSettings(listen=gateway, port=port, cluster_ip=dns_ip, node_name=node_name))
 
     def __init__(self, settings: ClusterSettings, *, progress: Callable[[str], None] = print,
                  started: float | None = None) -> None:
@@ -224,6 +245,8 @@ class ControlPlane:
                 proxy = self._proxy(client, local.name)
                 if proxy is not None:
                     tasks.append(asyncio.create_task(proxy.run(stop=stop), name="proxy"))
+                dns = self._dns(client, local.name)
+                tasks.append(asyncio.create_task(_logged(dns.run(stop=stop), "cluster DNS"), name="dns"))
             if s.sim_nodes:
                 sim = Simulator(client, SimSettings(nodes=s.sim_nodes, cpu=s.sim_cpu, memory=s.sim_memory,
                                                     pod_cidr_base="10.42.1.0" if local is not None else "10.42.0.0",

@@ -1,0 +1,140 @@
+"""Cluster DNS on a real node: a Pod looks up a Service, and the docs' StatefulSet ``web`` with its headless
+Service ``nginx`` resolves ``web-0.nginx`` to the current Pod IP before and after the Pod is recreated.
+
+Runs `nanokube up --node native` (root, runc, CNI; fails, not skips, without them). The DNS server listens on
+the pod bridge's gateway, port 53; the queries go there directly (the ClusterIP path through the proxy and
+Pods' resolv.conf are tested with those), from busybox in a Pod and from dig on the host.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from .cluster import NATIVE_POD_CIDR, Cluster, eventually, native_cluster
+
+GATEWAY = str(ipaddress.ip_network(NATIVE_POD_CIDR, strict=False).network_address + 1)
+ZONE = "cluster.local"
+
+WEB = """
+apiVersion: v1
+kind: Service
+metadata: {name: nginx, labels: {app: nginx}}
+spec:
+  ports: [{port: 80, name: web}]
+  clusterIP: None
+  selector: {app: nginx}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: front}
+spec:
+  ports: [{port: 80, name: http}]
+  selector: {app: nginx}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: nginx}}
+  serviceName: nginx
+  replicas: 1
+  template:
+    metadata: {labels: {app: nginx}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: nginx
+        image: nanokube.io/host
+        command: [sleep, "3600"]
+        ports: [{containerPort: 80, name: web}]
+"""
+
+LOOKUP = """
+apiVersion: v1
+kind: Pod
+metadata: {name: %(name)s}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: nanokube.io/host
+    command: [sh, -c, 'for n in %(names)s; do busybox nslookup $n %(server)s || exit 1; done']
+"""
+
+_wait = partial(eventually, timeout=60.0, interval=0.3)
+
+
+@pytest.fixture(scope="module")
+def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    assert shutil.which("dig"), "dig is missing: install the Debian package bind9-dnsutils (make test does)"
+    with native_cluster(tmp_path_factory.mktemp("native-dns")) as c:
+        try:
+            yield c
+        finally:  # containers outlive the node process: remove them before it stops, pass or fail
+            c.kubectl("delete", "statefulset,pods", "--all", "--timeout=60s", check=False)
+            eventually(lambda: not _get(c, "pods")["items"], "every pod to be removed", timeout=60.0)
+
+
+def _get(c: Cluster, *what: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(c.kubectl("get", *what, "-o", "json").stdout)  # type: ignore[no-any-return]
+
+
+def _dig(*args: str) -> list[str]:
+    out = subprocess.run(["dig", f"@{GATEWAY}", "+time=1", "+tries=1", "+short", *args], capture_output=True,
+                         text=True, timeout=10).stdout
+    return out.split()
+
+
+def _ready_ip(c: Cluster, name: str, not_ip: str = "") -> str | None:
+    pod = _get(c, "pod", name)
+    status = pod.get("status") or {}
+    ready = any(x["type"] == "Ready" and x["status"] == "True" for x in status.get("conditions") or [])
+    ip = status.get("podIP")
+    return ip if ready and ip and ip != not_ip and not pod["metadata"].get("deletionTimestamp") else None
+
+
+def _lookup_from_a_pod(c: Cluster, name: str, *names: str) -> str:
+    c.kubectl("apply", "-f", "-", input=LOOKUP % {"name": name, "names": " ".join(names), "server": GATEWAY})
+    phase = _wait(lambda: _get(c, "pod", name).get("status", {}).get("phase") in ("Succeeded", "Failed")
+                  and _get(c, "pod", name)["status"]["phase"], f"the lookup pod {name} to finish")
+    logs = c.kubectl("logs", name).stdout
+    assert phase == "Succeeded", logs
+    c.kubectl("delete", "pod", name, "--timeout=60s")
+    return logs
+
+
+def test_pods_resolve_services_and_statefulset_pods(node_cluster: Cluster, tmp_path: Path) -> None:
+    c = node_cluster
+    _wait(lambda: _get(c, "nodes")["items"], "the node to register")
+    dns = _wait(lambda: _get(c, "endpointslices", "-n", "kube-system", "-l",
+                             "kubernetes.io/service-name=kube-dns")["items"], "the kube-dns endpoints")
+    assert dns[0]["endpoints"][0]["addresses"] == [GATEWAY]
+    assert _get(c, "service", "kube-dns", "-n", "kube-system")["spec"]["clusterIP"] == "10.43.0.10"
+    assert _wait(lambda: _dig(f"kubernetes.default.svc.{ZONE}"), "an answer from the host") == ["10.43.0.1"]
+
+    c.kubectl("apply", "-f", "-", input=WEB)
+    first = _wait(lambda: _ready_ip(c, "web-0"), "web-0 to be ready")
+    front = _get(c, "service", "front")["spec"]["clusterIP"]
+    web0 = f"web-0.nginx.default.svc.{ZONE}"
+    assert _wait(lambda: _dig(web0) == [first], "web-0 in DNS")
+    logs = _lookup_from_a_pod(c, "lookup-1", f"front.default.svc.{ZONE}", web0)
+    assert f"Address: {front}" in logs and f"Address: {first}" in logs, logs
+    # The searched forms an ndots:5 resolver tries first are NXDOMAIN.
+    searched = subprocess.run(["dig", f"@{GATEWAY}", "+time=1", "+tries=1", f"{web0}.default.svc.{ZONE}"],
+                              capture_output=True, text=True, timeout=10).stdout
+    assert "status: NXDOMAIN" in searched
+
+    c.kubectl("delete", "pod", "web-0", "--timeout=60s")
+    second = _wait(lambda: _ready_ip(c, "web-0", not_ip=first), "web-0 to come back with a new IP")
+    assert _wait(lambda: _dig(web0) == [second], "web-0's new IP in DNS")
+    logs = _lookup_from_a_pod(c, "lookup-2", web0)
+    assert f"Address: {second}" in logs and f"Address: {first}" not in logs, logs
