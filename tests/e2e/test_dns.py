@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,8 +84,9 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             eventually(lambda: not _get(c, "pods")["items"], "every pod to be removed", timeout=60.0)
 
 
-def _get(c: Cluster, *what: str) -> dict:  # type: ignore[type-arg]
-    return json.loads(c.kubectl("get", *what, "-o", "json").stdout)  # type: ignore[no-any-return]
+def _get(c: Cluster, *what: str) -> dict[str, Any]:
+    got: dict[str, Any] = json.loads(c.kubectl("get", *what, "-o", "json").stdout)
+    return got
 
 
 def _dig(*args: str) -> list[str]:
@@ -112,7 +113,7 @@ def _lookup_from_a_pod(c: Cluster, name: str, *names: str) -> str:
     return logs
 
 
-def test_pods_resolve_services_and_statefulset_pods(node_cluster: Cluster, tmp_path: Path) -> None:
+def test_pods_resolve_services_and_statefulset_pods(node_cluster: Cluster) -> None:
     c = node_cluster
     _wait(lambda: _get(c, "nodes")["items"], "the node to register")
     dns = _wait(lambda: _get(c, "endpointslices", "-n", "kube-system", "-l",
@@ -123,6 +124,7 @@ def test_pods_resolve_services_and_statefulset_pods(node_cluster: Cluster, tmp_p
 
     c.kubectl("apply", "-f", "-", input=WEB)
     first = _wait(lambda: _ready_ip(c, "web-0"), "web-0 to be ready")
+    assert first is not None
     front = _get(c, "service", "front")["spec"]["clusterIP"]
     web0 = f"web-0.nginx.default.svc.{ZONE}"
     assert _wait(lambda: _dig(web0) == [first], "web-0 in DNS")
