@@ -20,7 +20,7 @@ from nanokube.client.informer import Informer
 from nanokube.client.interface import Client
 
 from . import routes
-from .command import run
+from .command import CommandResult, run
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,12 @@ class RouteSettings:
     vxlan_mtu: int = 0
     retry_interval: float = 5.0
     timeout: float = 10.0
+    command_prefix: tuple[str, ...] = ()  # every command runs behind it (tests: ip netns exec NAME)
 
 
-async def directly_connected(address: str, *, timeout: float = 10.0) -> bool:
+async def directly_connected(address: str, *, timeout: float = 10.0, prefix: tuple[str, ...] = ()) -> bool:
     """True when the kernel reaches ``address`` without a gateway (``ip route get`` names no ``via``)."""
-    result = await run(["ip", "-4", "route", "get", address], timeout=timeout)
+    result = await run([*prefix, "ip", "-4", "route", "get", address], timeout=timeout)
     if not result.ok:
         return False
     words = result.stdout.decode(errors="replace").split()
@@ -61,18 +62,22 @@ class RouteManager:
     async def desired(self) -> routes.RoutePlan:
         s = self.settings
         remote = routes.peers(self.nodes.items(), s.node_name, s.cluster_cidr)
-        connected = {p.address: await directly_connected(p.address, timeout=s.timeout) for p in remote}
+        connected = {p.address: await directly_connected(p.address, timeout=s.timeout, prefix=s.command_prefix)
+                     for p in remote}
         return routes.plan(remote, connected.__getitem__, device=s.vxlan_device, local_address=s.node_address,
                            local_pod_cidr=s.pod_cidr, mtu=s.vxlan_mtu)
 
     async def _execute(self, commands: routes.Commands) -> bool:
         ok = True
         for argv, tolerant in commands.steps:
-            result = await run(argv, timeout=self.settings.timeout)
+            result = await self._run(argv)
             if not result.ok and not tolerant:
                 log.warning("cross-node routes: %s", result.describe())
                 ok = False
         return ok
+
+    async def _run(self, argv: list[str]) -> CommandResult:
+        return await run([*self.settings.command_prefix, *argv], timeout=self.settings.timeout)
 
     async def reconcile(self) -> bool:
         """Bring the host in line with the Nodes now in the cache; False when a step failed (the next call
@@ -97,12 +102,14 @@ class RouteManager:
                 log.warning("iptables is missing: traffic to other nodes' Pods is masqueraded")
             return
         rule = routes.masquerade_exemption(self.settings.pod_cidr, self.settings.cluster_cidr)
-        present = (await run(["iptables", "-t", "nat", "-C", "POSTROUTING", *rule])).ok
+        present = (await self._run(["iptables", "-t", "nat", "-C", "POSTROUTING", *rule])).ok
         if add and not present:
-            await run(["iptables", "-t", "nat", "-I", "POSTROUTING", "1", *rule], check=True)
+            result = await self._run(["iptables", "-t", "nat", "-I", "POSTROUTING", "1", *rule])
+            if not result.ok:
+                log.warning("traffic to other nodes' Pods may be masqueraded: %s", result.describe())
         elif not add:
             while present:
-                present = (await run(["iptables", "-t", "nat", "-D", "POSTROUTING", *rule])).ok
+                present = (await self._run(["iptables", "-t", "nat", "-D", "POSTROUTING", *rule])).ok
         self.exempted = add
 
     async def run(self, *, stop: asyncio.Event) -> None:
