@@ -68,3 +68,27 @@ async def test_node_registers_then_waits_for_its_pod_cidr(tmp_path: Path) -> Non
         lonely = LocalNode(cluster.client, LocalNodeSettings(data_dir=tmp_path, name="lonely", pod_cidr=""))
         stop.set()
         assert await lonely.await_pod_cidr(lonely.config("10.9.0.4"), stop=stop) == ""
+
+
+async def test_agent_waits_for_the_server(capsys: pytest.CaptureFixture[str]) -> None:
+    from nanokube.client.http import HttpClient
+    from nanokube.cmd.agent import wait_for_server
+
+    async with InProcessCluster(serve=True) as cluster:
+        up = HttpClient(cluster.url)
+        try:
+            assert await wait_for_server(up, cluster.url, asyncio.Event())
+        finally:
+            await up.close()
+        down_url = cluster.url
+    down = HttpClient(down_url)  # nothing listens there any more
+    stop = asyncio.Event()
+    try:
+        waiting = asyncio.create_task(wait_for_server(down, down_url, stop, retry=0.05))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        stop.set()
+        assert await waiting is False
+    finally:
+        await down.close()
+    assert "waiting for the server" in capsys.readouterr().out

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -31,9 +32,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from nanokube.api.errors import ApiError, Forbidden, Unauthorized
 from nanokube.client.http import HttpClient
 from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_available
 from nanokube.util.certs import ca_hash, kubelet_credential, parse_node_token
@@ -142,6 +145,26 @@ def read_token(args: argparse.Namespace) -> str:
     return str(token)
 
 
+async def wait_for_server(client: HttpClient, url: str, stop: asyncio.Event, *, retry: float = 2.0) -> bool:
+    """Until the API server answers (False if ``stop`` comes first); a refused token is fatal."""
+    namespaces = client.registry.get("", "v1", "namespaces")
+    assert namespaces is not None
+    said = ""
+    while not stop.is_set():
+        try:
+            await client.get(namespaces, "", "default")
+            return True
+        except (Unauthorized, Forbidden) as err:
+            raise StartupError(f"the server at {url} refused the token: {err.message}") from err
+        except (ApiError, aiohttp.ClientError, OSError) as err:
+            if str(err) != said:
+                said = str(err)
+                print(f"nanokube: agent: waiting for the server at {url}: {err}", flush=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), retry)
+    return False
+
+
 async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> None:
     ok, why = native_available()
     if not ok:
@@ -162,7 +185,8 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> None:
         print(f"nanokube: agent: node {node.name} at {address} joining {args.server} (data directory "
               f"{data_dir})", flush=True)
         try:
-            await node.run(stop=stop)
+            if await wait_for_server(client, args.server, stop):
+                await node.run(stop=stop)
         finally:
             await client.close()
     finally:
