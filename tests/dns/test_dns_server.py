@@ -171,6 +171,8 @@ async def test_external_names_forwarding_and_cache(env: Env) -> None:
     again = await ask(env.port, "Example.ORG")
     assert _data(first) == _data(again) == ["192.0.2.7"]
     assert env.upstream.asked.count("example.org") == 1  # the second came from the cache
+    assert first.edns is None  # no OPT record to a client that sent none
+    assert (await ask(env.port, "example.org", edns=True)).edns is not None
     assert 0 < again.answers[0].ttl <= 30  # capped at the cache's 30 s
     nx = await ask(env.port, "nx.example.org")
     assert nx.rcode == wire.NXDOMAIN
@@ -210,6 +212,7 @@ async def test_kube_dns_service_is_created_and_repaired(env: Env) -> None:
     assert sorted((p["name"], p["port"], p["protocol"], p["targetPort"]) for p in svc["spec"]["ports"]) == [
         ("dns", 53, "UDP", env.port), ("dns-tcp", 53, "TCP", env.port)]
     assert ep["subsets"][0]["addresses"] == [{"ip": "127.0.0.1"}]
+    assert ep["metadata"]["labels"]["endpointslice.kubernetes.io/skip-mirror"] == "true"
     listed = await env.cluster.client.list(slices, "kube-system", label_selector="kubernetes.io/service-name=kube-dns")
     (own,) = listed.items
     assert own["endpoints"][0]["addresses"] == ["127.0.0.1"] and {p["port"] for p in own["ports"]} == {env.port}

@@ -91,12 +91,15 @@ class Forwarder:
         self.max_ttl = max_ttl
         self.negative_ttl = negative_ttl
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, int, int], _Cached] = OrderedDict()
-        self._inflight: dict[tuple[str, int, int], asyncio.Future[bytes | None]] = {}
+        self._cache: OrderedDict[tuple[str, int, int, bool], _Cached] = OrderedDict()
+        self._inflight: dict[tuple[str, int, int, bool], asyncio.Future[bytes | None]] = {}
 
-    async def resolve(self, question: Question, qid: int, *, rd: bool = True) -> bytes | None:
-        """The upstream answer to ``question`` as wire bytes carrying ``qid``; None when no upstream answered."""
-        key = (question.name.lower(), question.qtype, question.qclass)
+    async def resolve(self, question: Question, qid: int, *, rd: bool = True, edns: bool = True) -> bytes | None:
+        """The upstream answer to ``question`` as wire bytes carrying ``qid``; None when no upstream answered.
+
+        ``edns``: whether the client sent EDNS; the upstream is asked the same way, so an answer never carries
+        an OPT record to a client that did not ask with one (RFC 6891)."""
+        key = (question.name.lower(), question.qtype, question.qclass, edns)
         cached = self._from_cache(key, qid)
         if cached is not None:
             return cached
@@ -105,7 +108,7 @@ class Forwarder:
             pending = asyncio.get_running_loop().create_future()
             self._inflight[key] = pending
             try:
-                data = await self._ask_all(question, rd)
+                data = await self._ask_all(question, rd, edns)
             except BaseException:
                 pending.cancel()
                 raise
@@ -123,7 +126,7 @@ class Forwarder:
                 data = None  # the query we waited on was cancelled with its own client
         return None if data is None else struct.pack("!H", qid) + data[2:]
 
-    def _from_cache(self, key: tuple[str, int, int], qid: int) -> bytes | None:
+    def _from_cache(self, key: tuple[str, int, int, bool], qid: int) -> bytes | None:
         entry = self._cache.get(key)
         if entry is None:
             return None
@@ -138,7 +141,7 @@ class Forwarder:
             struct.pack_into("!I", data, offset, max(0, ttl - age))
         return bytes(data)
 
-    def _store(self, key: tuple[str, int, int], data: bytes) -> bytes:
+    def _store(self, key: tuple[str, int, int, bool], data: bytes) -> bytes:
         """Cache an upstream answer with its TTLs capped at ``max_ttl``; return it as capped."""
         try:
             msg = wire.decode(data)
@@ -166,10 +169,10 @@ class Forwarder:
             self._cache.popitem(last=False)
         return data
 
-    async def _ask_all(self, question: Question, rd: bool) -> bytes | None:
+    async def _ask_all(self, question: Question, rd: bool, edns: bool) -> bytes | None:
         for upstream in self.upstreams:
             qid = random.getrandbits(16)
-            query = wire.encode(Message(id=qid, rd=rd, questions=[question], edns=Edns(udp_size=1232)))
+            query = wire.encode(Message(id=qid, rd=rd, questions=[question], edns=Edns() if edns else None))
             try:
                 data = await asyncio.wait_for(self._udp(upstream, query, qid), self.timeout)
                 if _truncated(data):

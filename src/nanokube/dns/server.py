@@ -204,7 +204,7 @@ class DNSServer:
             elif (ptr := self.records.reverse(q.name, q.qtype)) is not None:
                 reply.aa, reply.answers = True, ptr.records
             else:
-                forwarded = await self.forwarder.resolve(q, query.id, rd=query.rd)
+                forwarded = await self.forwarder.resolve(q, query.id, rd=query.rd, edns=query.edns is not None)
                 if forwarded is None:
                     reply.rcode = wire.SERVFAIL
                 elif not udp or len(forwarded) <= _limit(query):

@@ -3,7 +3,8 @@
 Pods are told to ask the Service's fixed ClusterIP (10.43.0.10 by default); the proxy sends that on to the
 endpoints. The Service has no selector -- the endpoint controller leaves it alone -- and each DNS server keeps
 one EndpointSlice of its own (``kube-dns-<node>``) with the address and port it listens on. The core/v1
-Endpoints object is the union of those slices, for clients that still read Endpoints. Everything here is
+Endpoints object is the union of those slices, for clients that still read Endpoints, labelled
+``endpointslice.kubernetes.io/skip-mirror`` so it is not mirrored back into a slice. Everything here is
 create-or-repair, so it runs on every start and after the objects were edited or deleted.
 """
 
@@ -130,8 +131,10 @@ async def sync_endpoints(client: Client, namespace: str = "kube-system", name: s
                 if e.get("nodeName"):
                     entry["nodeName"] = e["nodeName"]
                 addresses.setdefault(ip, entry)
+    # Our slices are the source: the mirroring controller must not copy these Endpoints into another slice.
+    labels = {**LABELS, "endpointslice.kubernetes.io/skip-mirror": "true"}
     body: JSON = {"apiVersion": "v1", "kind": "Endpoints",
-                  "metadata": {"name": name, "namespace": namespace, "labels": dict(LABELS)}}
+                  "metadata": {"name": name, "namespace": namespace, "labels": labels}}
     if addresses:
         body["subsets"] = [{"addresses": list(addresses.values()), "ports": ports}]
     await _create_or_replace(client, endpoints_res, namespace, body, ("subsets",))
