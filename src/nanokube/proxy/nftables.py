@@ -14,11 +14,12 @@ import asyncio
 import logging
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from .model import JSON
 from .nftscript import full_script, update_script
-from .rules import NodeContext, Ruleset, service_rules
+from .rules import NodeContext, Ruleset, Snapshot, service_rules
+
+__all__ = ["NftError", "NftablesBackend", "Snapshot", "nft_available", "run_nft"]
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,6 @@ def nft_available(command: Sequence[str] = ("nft",)) -> tuple[bool, str]:
     if shutil.which(command[0]) is None:
         return False, f"{command[0]} is not installed (apt-get install nftables)"
     return True, ""
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What a sync sees: Services and their slices (by ``namespace/name``) and this node's context."""
-    services: dict[str, JSON]
-    slices: dict[str, list[JSON]]
-    ctx: NodeContext
 
 
 def _version(svc: JSON, slices: list[JSON]) -> tuple[str, ...]:

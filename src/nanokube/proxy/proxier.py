@@ -21,8 +21,7 @@ from typing import Protocol
 from nanokube.client.informer import Informer, object_key
 from nanokube.client.interface import JSON, Client
 
-from .nftables import Snapshot
-from .rules import NodeContext, group_slices
+from .rules import NodeContext, Snapshot, group_slices
 
 log = logging.getLogger(__name__)
 

@@ -41,6 +41,14 @@ class NodeContext:
     cluster_cidr: str = "10.42.0.0/16"
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What a sync sees: Services and their slices (by ``namespace/name``) and this node's context."""
+    services: dict[str, JSON]
+    slices: dict[str, list[JSON]]
+    ctx: NodeContext
+
+
 @dataclass
 class Ruleset:
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # regular chain name -> its rules
