@@ -1,10 +1,11 @@
-"""Two `nanokube agent` nodes, each in a network namespace this test makes, joined to `nanokube up --node none`.
+"""Three `nanokube agent` nodes, each in a network namespace this test makes, joined to `nanokube up --node none`.
 
-The namespaces hang off a test bridge on the host with a 10.201.N.0/24 of their own (no default route: nothing
-leaves them but traffic to the control plane on the bridge). The agents run in the host's mount namespace
+Two namespaces hang off one test bridge on the host, the third off another, each bridge with a 10.201.N.0/24
+of its own; the host routes between the two (no default route in the namespaces: nothing leaves the test
+networks). The agents run in the host's mount namespace
 (``nsenter --net``) so the Pod namespaces they mount under /run/netns outlive an agent restart. Checked: each
 Node gets a pod CIDR from the control plane, a Pod on one node reaches a Pod on the other at its IP and sees
-its real address (routed host-gw, not masqueraded), `kubectl logs`/`exec` reach an agent's Pod through the
+its real address (host-gw on a shared subnet, the VXLAN overlay across the host; not masqueraded), `kubectl logs`/`exec` reach an agent's Pod through the
 API server, and an agent stopped and started again leaves its containers running and re-adopts them.
 
 Needs root, runc and the CNI plugins (what `make test` installs); fails, not skips, without them.
@@ -86,69 +87,78 @@ class Agent:
         return sh("ip", "netns", "exec", self.netns, *argv).stdout
 
 
-def _free_subnet() -> str:
-    """A 10.201.N.0/24 nothing on the host uses yet."""
+def _free_subnets(count: int) -> list[ipaddress.IPv4Network]:
+    """``count`` 10.201.N.0/24s nothing on the host uses yet."""
     used = sh("ip", "-4", "-o", "addr", "show").stdout + sh("ip", "-4", "route", "show").stdout
-    for _ in range(50):
-        n = random.randrange(256)
-        if f"10.201.{n}." not in used:
-            return f"10.201.{n}.0/24"
-    raise AssertionError("no free 10.201.N.0/24 for the test network")
+    free = [n for n in random.sample(range(256), 256) if f"10.201.{n}." not in used]
+    assert len(free) >= count, "no free 10.201.N.0/24s for the test networks"
+    return [ipaddress.IPv4Network(f"10.201.{n}.0/24") for n in free[:count]]
 
 
 @dataclass
-class TwoNodes:
+class Nodes:
     cluster: Cluster
     agents: list[Agent]
     token_file: Path
 
 
+def _wire(agent: Agent, bridge: str, subnet: ipaddress.IPv4Network, other: ipaddress.IPv4Network) -> None:
+    """The agent's namespace: eth0 on ``bridge``, and the ``other`` test subnet through the host (no default
+    route: nothing leaves the test networks)."""
+    sh("ip", "link", "add", f"{agent.netns}h", "type", "veth", "peer", "name", "eth0", "netns", agent.netns)
+    sh("ip", "link", "set", f"{agent.netns}h", "master", bridge, "up")
+    agent.in_netns("ip", "addr", "add", f"{agent.address}/{subnet.prefixlen}", "dev", "eth0")
+    agent.in_netns("ip", "link", "set", "eth0", "up")
+    agent.in_netns("ip", "link", "set", "lo", "up")
+    agent.in_netns("ip", "route", "add", str(other), "via", str(subnet.network_address + 1))
+
+
 @pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoNodes]:
+def three_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nodes]:
+    """Agents a and b share a test bridge (host-gw between them); c is on a second bridge, routed through the
+    host (VXLAN between it and the others)."""
     from nanokube.kubelet.local import native_available
 
     ok, why = native_available()
     assert ok, f"the native runtime cannot run here: {why} (run `make test` as root: it installs runc and CNI)"
     tag = uuid.uuid4().hex[:5]
-    bridge = f"nkt{tag}"
-    subnet = ipaddress.ip_network(_free_subnet())
-    hosts = [str(h) for h in subnet.hosts()]
+    subnets = _free_subnets(2)
+    bridges = [f"nkt{tag}{i}" for i in range(2)]
     base = tmp_path_factory.mktemp("agents")
-    agents = [Agent(f"{bridge}-{side}", f"{bridge}{side}", hosts[i + 1], base / side) for i, side in
-              enumerate("ab")]
+    place = {"a": (0, 2), "b": (0, 3), "c": (1, 2)}  # agent -> (bridge, host number)
+    agents = [Agent(f"nkt{tag}-{side}", f"nkt{tag}{side}", str(subnets[i].network_address + n), base / side)
+              for side, (i, n) in place.items()]
     cluster = Cluster(base / "server")
-    made_bridge = False
+    made_links: list[str] = []
     made: list[str] = []
     try:
-        sh("ip", "link", "add", bridge, "type", "bridge")
-        made_bridge = True
-        sh("ip", "addr", "add", f"{hosts[0]}/{subnet.prefixlen}", "dev", bridge)
-        sh("ip", "link", "set", bridge, "up")
-        for agent in agents:
+        for bridge, subnet in zip(bridges, subnets, strict=True):
+            sh("ip", "link", "add", bridge, "type", "bridge")
+            made_links.append(bridge)
+            sh("ip", "addr", "add", f"{subnet.network_address + 1}/{subnet.prefixlen}", "dev", bridge)
+            sh("ip", "link", "set", bridge, "up")
+        for agent, (i, _) in zip(agents, place.values(), strict=True):
             sh("ip", "netns", "add", agent.netns)
             made.append(agent.netns)
-            sh("ip", "link", "add", f"{agent.netns}h", "type", "veth", "peer", "name", "eth0", "netns", agent.netns)
-            sh("ip", "link", "set", f"{agent.netns}h", "master", bridge, "up")
-            agent.in_netns("ip", "addr", "add", f"{agent.address}/{subnet.prefixlen}", "dev", "eth0")
-            agent.in_netns("ip", "link", "set", "eth0", "up")
-            agent.in_netns("ip", "link", "set", "lo", "up")
-        cluster.start("--host", hosts[0])
+            _wire(agent, bridges[i], subnets[i], subnets[1 - i])
+        cluster.start("--host", str(subnets[0].network_address + 1))
         token_file = cluster.data_dir / "node-token"
         assert any("nanokube agent --server" in line for line in cluster.output), "no join hint printed"
         for agent in agents:
             agent.start(cluster.url, token_file)
-        yield TwoNodes(cluster, agents, token_file)
+        yield Nodes(cluster, agents, token_file)
     finally:
         if cluster.process is not None:  # the agents remove the Pods' containers and namespaces
-            cluster.kubectl("delete", "pod", "web-a", "web-b", "--ignore-not-found", "--timeout=30s", check=False)
+            cluster.kubectl("delete", "pod", "web-a", "web-b", "web-c", "--ignore-not-found", "--timeout=30s",
+                            check=False)
         for agent in agents:
             agent.stop()
             _remove_leftovers(agent)
         cluster.stop()
         for name in made:
             sh("ip", "netns", "del", name, check=False)
-        if made_bridge:
-            sh("ip", "link", "del", bridge, check=False)
+        for link in made_links:
+            sh("ip", "link", "del", link, check=False)
 
 
 def _remove_leftovers(agent: Agent) -> None:
@@ -182,45 +192,51 @@ def _pod_ip(c: Cluster, name: str) -> str:
     return str(_json(c, "get", "pod", name)["status"]["podIP"])
 
 
-def test_pods_on_two_agents_reach_each_other(two_nodes: TwoNodes) -> None:
-    c, (a, b) = two_nodes.cluster, two_nodes.agents
-    nodes = _wait(lambda: _ready_nodes(c, {a.name, b.name}), "both agents' Nodes to be Ready")
+def test_pods_on_agents_reach_each_other(three_nodes: Nodes) -> None:
+    c, (a, b, far) = three_nodes.cluster, three_nodes.agents
+    nodes = _wait(lambda: _ready_nodes(c, {a.name, b.name, far.name}), "the agents' Nodes to be Ready")
     cidrs = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in nodes}
-    assert len(set(cidrs.values())) == 2
+    assert len(set(cidrs.values())) == 3
     assert all(ipaddress.ip_network(x).subnet_of(ipaddress.ip_network("10.42.0.0/16")) for x in cidrs.values())
     kubelet = {n["metadata"]["name"]: n["metadata"]["annotations"]["nanokube.io/kubelet-address"] for n in nodes}
-    assert kubelet == {a.name: a.address, b.name: b.address}
+    assert kubelet == {a.name: a.address, b.name: b.address, far.name: far.address}
     assert all("node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"] for n in nodes)
 
     c.kubectl("apply", "-f", "-", input=WEB % {"name": "web-a", "placement": f"nodeName: {a.name}"})
     c.kubectl("apply", "-f", "-", input=WEB % {"name": "web-b", "placement":
                                                 f"nodeSelector: {{kubernetes.io/hostname: {b.name}}}"})
-    c.kubectl("wait", "--for=condition=Ready", "pod/web-a", "pod/web-b", "--timeout=60s")
-    ip_a, ip_b = _pod_ip(c, "web-a"), _pod_ip(c, "web-b")
-    assert ipaddress.ip_address(ip_a) in ipaddress.ip_network(cidrs[a.name])
-    assert ipaddress.ip_address(ip_b) in ipaddress.ip_network(cidrs[b.name])
-    # Each node routes the other's pod CIDR to it directly (same subnet: host-gw).
-    assert f"via {b.address}" in a.in_netns("ip", "route", "show", cidrs[b.name])
-    assert f"via {a.address}" in b.in_netns("ip", "route", "show", cidrs[a.name])
+    c.kubectl("apply", "-f", "-", input=WEB % {"name": "web-c", "placement": f"nodeName: {far.name}"})
+    c.kubectl("wait", "--for=condition=Ready", "pod/web-a", "pod/web-b", "pod/web-c", "--timeout=60s")
+    ips = {pod: _pod_ip(c, f"web-{pod}") for pod in "abc"}
+    for agent, pod in ((a, "a"), (b, "b"), (far, "c")):
+        assert ipaddress.ip_address(ips[pod]) in ipaddress.ip_network(cidrs[agent.name])
+    # a and b share a subnet: host-gw. c is behind the host: the VXLAN overlay, both ways.
+    assert f"via {b.address} dev eth0" in a.in_netns("ip", "route", "show", cidrs[b.name])
+    assert f"via {a.address} dev eth0" in b.in_netns("ip", "route", "show", cidrs[a.name])
+    assert "dev nk.vxlan" in a.in_netns("ip", "route", "show", cidrs[far.name])
+    assert "dev nk.vxlan" in far.in_netns("ip", "route", "show", cidrs[a.name])
 
-    assert _wait(lambda: _fetch(c, "web-a", ip_b) == "200", "web-a to reach web-b")
-    assert _wait(lambda: _fetch(c, "web-b", ip_a) == "200", "web-b to reach web-a")
-    # web-b saw web-a's own address: Pod-to-Pod traffic is not masqueraded (logs also come via the agent).
-    assert _wait(lambda: ip_a in c.kubectl("logs", "web-b").stdout, "web-b's log of web-a's request")
-    result = c.kubectl("exec", "web-a", "--", "sh", "-c", "echo from-$(hostname); exit 3", check=False)
-    assert result.returncode == 3 and "from-web-a" in result.stdout
+    for source, target in (("a", "b"), ("b", "a"), ("a", "c"), ("c", "b")):
+        assert _wait(lambda: _fetch(c, f"web-{source}", ips[target]) == "200",  # noqa: B023
+                     f"web-{source} to reach web-{target}")
+    # The servers saw the clients' own addresses: Pod-to-Pod traffic is not masqueraded (and logs come
+    # through the API server from the agents).
+    assert _wait(lambda: ips["a"] in c.kubectl("logs", "web-b").stdout, "web-b's log of web-a's request")
+    assert _wait(lambda: ips["a"] in c.kubectl("logs", "web-c").stdout, "web-c's log of web-a's request")
+    result = c.kubectl("exec", "web-c", "--", "sh", "-c", "echo from-$(hostname); exit 3", check=False)
+    assert result.returncode == 3 and "from-web-c" in result.stdout
 
 
-def test_a_restarted_agent_readopts_its_containers(two_nodes: TwoNodes) -> None:
-    c, a = two_nodes.cluster, two_nodes.agents[0]
+def test_a_restarted_agent_readopts_its_containers(three_nodes: Nodes) -> None:
+    c, a = three_nodes.cluster, three_nodes.agents[0]
     c.kubectl("wait", "--for=condition=Ready", "pod/web-a", "pod/web-b", "--timeout=60s")
     before = _json(c, "get", "pod", "web-a")["status"]["containerStatuses"][0]
     ip_a = _pod_ip(c, "web-a")
     a.stop()
-    # Stopped: its routes are gone, its container runs on.
+    # Stopped: its container runs on.
     listing = sh("runc", "--root", str(a.data_dir / "node" / "runc"), "list").stdout
     assert before["containerID"].split("://")[-1] in listing and "running" in listing
-    a.start(c.url, two_nodes.token_file)
+    a.start(c.url, three_nodes.token_file)
     _wait(lambda: _ready_nodes(c, {a.name}), "the restarted agent's Node")
     assert _wait(lambda: _fetch(c, "web-b", ip_a) == "200", "web-b to reach web-a again")
     after = _json(c, "get", "pod", "web-a")["status"]["containerStatuses"][0]
