@@ -136,7 +136,7 @@ class ClusterRecords:
         return Answer(records=[Record(name, t, self.ttl, value) for t in wanted for value in by_type.get(t, [])])
 
     def _namespace_known(self, namespace: str) -> bool:
-        return namespace in self.namespaces or any(ns == namespace for ns, _ in self.services)
+        return namespace in self.namespaces
 
     def _pod(self, name: str, qtype: int, labels: list[str]) -> Answer:
         if not labels:

@@ -89,10 +89,13 @@ class DNSServer:
     async def run(self, *, stop: asyncio.Event) -> None:
         s = self.settings
         self.forwarder.upstreams = await asyncio.to_thread(self._upstreams)
+        try:
+            udp_sock, tcp_sock = _bind(s.listen, s.port)
+        except OSError as err:
+            raise OSError(err.errno, f"cluster DNS cannot listen on {s.listen}:{s.port}: {err.strerror}") from err
+        self.port = udp_sock.getsockname()[1]
         informers = self._informers()
         tasks = [asyncio.create_task(i.run(stop=stop), name=f"dns-{i.resource.plural}") for i in informers]
-        udp_sock, tcp_sock = _bind(s.listen, s.port)
-        self.port = udp_sock.getsockname()[1]
         loop = asyncio.get_running_loop()
         udp, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=udp_sock)
         tcp = await asyncio.start_server(self._tcp_client, sock=tcp_sock)
