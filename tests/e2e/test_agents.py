@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,15 +173,16 @@ def _remove_leftovers(agent: Agent) -> None:
         sh("ip", "netns", "del", f"{agent.netns}-{record.stem}", check=False)
 
 
-def _json(c: Cluster, *args: str) -> dict:  # type: ignore[type-arg]
-    return json.loads(c.kubectl(*args, "-o", "json").stdout)  # type: ignore[no-any-return]
+def _json(c: Cluster, *args: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(c.kubectl(*args, "-o", "json").stdout)
+    return result
 
 
-def _ready_nodes(c: Cluster, names: set[str]) -> list[dict] | None:  # type: ignore[type-arg]
+def _ready_nodes(c: Cluster, names: set[str]) -> list[dict[str, Any]]:
     nodes = [n for n in _json(c, "get", "nodes")["items"] if n["metadata"]["name"] in names]
     ready = [n for n in nodes if any(cond["type"] == "Ready" and cond["status"] == "True"
                                      for cond in (n.get("status") or {}).get("conditions") or [])]
-    return ready if len(ready) == len(names) else None
+    return ready if len(ready) == len(names) else []
 
 
 def _fetch(c: Cluster, pod: str, ip: str) -> str:
@@ -197,7 +199,7 @@ def test_pods_on_agents_reach_each_other(three_nodes: Nodes) -> None:
     nodes = _wait(lambda: _ready_nodes(c, {a.name, b.name, far.name}), "the agents' Nodes to be Ready")
     cidrs = {n["metadata"]["name"]: n["spec"]["podCIDR"] for n in nodes}
     assert len(set(cidrs.values())) == 3
-    assert all(ipaddress.ip_network(x).subnet_of(ipaddress.ip_network("10.42.0.0/16")) for x in cidrs.values())
+    assert all(ipaddress.IPv4Network(x).subnet_of(ipaddress.IPv4Network("10.42.0.0/16")) for x in cidrs.values())
     kubelet = {n["metadata"]["name"]: n["metadata"]["annotations"]["nanokube.io/kubelet-address"] for n in nodes}
     assert kubelet == {a.name: a.address, b.name: b.address, far.name: far.address}
     assert all("node-role.kubernetes.io/control-plane" not in n["metadata"]["labels"] for n in nodes)
