@@ -30,12 +30,14 @@ from nanokube.client.events import EventRecorder
 from nanokube.client.interface import JSON, Client
 
 from .agent import AgentSettings, NodeAgent
+from .hooks import HookRunner
 from .images.store import ImageStore
 from .network import PodNetwork, PodNetworkConfig
 from .network.crossnode import RouteManager, RouteSettings
 from .node import NodeConfig, node_object
 from .podenv import EnvResolver
 from .podfiles import PodFiles, PodFileSettings
+from .probes import ProbeManager
 from .runtime.native import NativeRuntime, NativeSettings
 from .server import KUBELET_ADDRESS_ANNOTATION, KubeletServer, KubeletServerSettings
 from .sync import PodSyncer, SyncSettings
@@ -197,9 +199,10 @@ class LocalNode:
         pod_files = PodFiles(PodFileSettings(self.settings.cluster_dns, self.settings.cluster_domain))
         volumes = VolumeManager(self.client, state / "pods", node_allocatable=env.node_allocatable,
                                 pod_files=pod_files)
+        recorder = EventRecorder(self.client, "kubelet", host=self.name)
+        probes = ProbeManager(runtime, wake=agent.workers.update, recorder=recorder)
         syncer = PodSyncer(SyncSettings(self.name, (host_ip,), runtime_name="native"), runtime, agent.status,
-                           recorder=EventRecorder(self.client, "kubelet", host=self.name),
-                           env=env, volumes=volumes)
+                           recorder=recorder, env=env, volumes=volumes, probes=probes, hooks=HookRunner(runtime))
         server = KubeletServer(agent, KubeletServerSettings(host=self.settings.kubelet_host,
                                                            port=self.settings.kubelet_port,
                                                            token=self.settings.kubelet_token))
@@ -218,6 +221,7 @@ class LocalNode:
             for task in side:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 15)
+            await probes.close()
             await runtime.close()  # containers keep running for the next agent
             await network.shutdown()
 
