@@ -235,8 +235,9 @@ class DNSServer:
             if q.qtype in (wire.A, wire.AAAA):
                 await self._chase(Question(target, q.qtype), reply)
             break
-        if not reply.answers:
-            reply.authority = [self.records.soa()]
+        last = reply.answers[-1] if reply.answers else None
+        if last is None or reply.rcode == wire.NXDOMAIN or (last.rtype == wire.CNAME and q.qtype != wire.CNAME):
+            reply.authority = [self.records.soa()]  # negative, or a chain that ends without the asked type
 
     async def _chase(self, q: Question, reply: Message) -> None:
         data = await self.forwarder.resolve(q, 0)
