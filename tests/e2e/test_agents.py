@@ -36,7 +36,7 @@ _wait = partial(eventually, timeout=60.0, interval=0.3)
 WEB = """
 apiVersion: v1
 kind: Pod
-metadata: {name: %(name)s}
+metadata: {name: %(name)s, labels: {app: %(name)s}}
 spec:
   %(placement)s
   terminationGracePeriodSeconds: 1
@@ -44,6 +44,14 @@ spec:
   - name: web
     image: nanokube.io/host
     command: [python3, -u, -m, http.server, "8080"]
+"""
+SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: web-c}
+spec:
+  selector: {app: web-c}
+  ports: [{port: 80, targetPort: 8080}]
 """
 
 
@@ -185,8 +193,8 @@ def _ready_nodes(c: Cluster, names: set[str]) -> list[dict[str, Any]]:
     return ready if len(ready) == len(names) else []
 
 
-def _fetch(c: Cluster, pod: str, ip: str) -> str:
-    code = f"import urllib.request as u; print(u.urlopen('http://{ip}:8080/', timeout=5).status)"
+def _fetch(c: Cluster, pod: str, ip: str, port: int = 8080) -> str:
+    code = f"import urllib.request as u; print(u.urlopen('http://{ip}:{port}/', timeout=5).status)"
     return c.kubectl("exec", pod, "--", "python3", "-c", code, check=False).stdout.strip()
 
 
@@ -227,6 +235,15 @@ def test_pods_on_agents_reach_each_other(three_nodes: Nodes) -> None:
     assert _wait(lambda: ips["a"] in c.kubectl("logs", "web-c").stdout, "web-c's log of web-a's request")
     result = c.kubectl("exec", "web-c", "--", "sh", "-c", "echo from-$(hostname); exit 3", check=False)
     assert result.returncode == 3 and "from-web-c" in result.stdout
+
+
+def test_a_service_reaches_its_pod_on_another_node(three_nodes: Nodes) -> None:
+    c = three_nodes.cluster
+    c.kubectl("wait", "--for=condition=Ready", "pod/web-a", "pod/web-c", "--timeout=60s")
+    c.kubectl("apply", "-f", "-", input=SERVICE)
+    cluster_ip = _json(c, "get", "service", "web-c")["spec"]["clusterIP"]
+    # web-a's node (its proxy) sends the Service's traffic on to web-c, on the far node.
+    assert _wait(lambda: _fetch(c, "web-a", cluster_ip, 80) == "200", "web-a to reach Service web-c")
 
 
 def test_a_restarted_agent_readopts_its_containers(three_nodes: Nodes) -> None:

@@ -38,7 +38,10 @@ from cryptography.hazmat.primitives import serialization
 
 from nanokube.api.errors import ApiError, Forbidden, Unauthorized
 from nanokube.client.http import HttpClient
-from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_available
+from nanokube.client.interface import Client
+from nanokube.kubelet.local import Companion, LocalNode, LocalNodeSettings, NodeFacts, native_available
+from nanokube.proxy.nftables import NftablesBackend, nft_available
+from nanokube.proxy.proxier import Proxier, ProxySettings
 from nanokube.util.certs import ca_hash, kubelet_credential, parse_node_token
 
 from .cluster import StartupError, check_data_dir, lock_data_dir
@@ -71,6 +74,9 @@ def parser() -> argparse.ArgumentParser:
                         "nanokube up uses nk-)")
     p.add_argument("--cluster-cidr", default="10.42.0.0/16",
                    help="the cluster's pod range, routed between nodes (default 10.42.0.0/16)")
+    p.add_argument("--proxy-table", default=os.environ.get("NANOKUBE_PROXY_TABLE", "nanokube"),
+                   help="the nftables table the Service proxy programs (default nanokube); --proxy-table '' runs "
+                        "no proxy")
     p.add_argument("--log-level", default=os.environ.get("NANOKUBE_LOG_LEVEL", "info"),
                    choices=("debug", "info", "warning", "error"))
     return p
@@ -165,6 +171,19 @@ async def wait_for_server(client: HttpClient, url: str, stop: asyncio.Event, *, 
     return False
 
 
+def service_proxy(table: str) -> Companion:
+    """The node's Service proxy (nftables), started once the node knows its name, address and pod CIDR."""
+    async def run(client: Client, facts: NodeFacts, stop: asyncio.Event) -> None:
+        ok, why = nft_available()
+        if not ok:
+            log.warning("no service proxy: %s", why)
+            return
+        settings = ProxySettings(node_name=facts.name, node_ips=facts.addresses, cluster_cidr=facts.cluster_cidr)
+        await Proxier(client, NftablesBackend(table), settings).run(stop=stop)
+
+    return run
+
+
 async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> None:
     ok, why = native_available()
     if not ok:
@@ -181,7 +200,7 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> None:
                                      kubelet_token=kubelet_credential(token), address=address,
                                      kubelet_host=address, kubelet_port=args.kubelet_port, control_plane=False,
                                      cluster_cidr=args.cluster_cidr, netns_prefix=args.netns_prefix)
-        node = LocalNode(client, settings)
+        node = LocalNode(client, settings, companions=[service_proxy(args.proxy_table)] if args.proxy_table else [])
         print(f"nanokube: agent: node {node.name} at {address} joining {args.server} (data directory "
               f"{data_dir})", flush=True)
         try:
