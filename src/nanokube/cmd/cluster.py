@@ -141,8 +141,11 @@ class ControlPlane:
             self.progress(f"no local node: {why} (use --sim-nodes N for simulated ones)")
             return None
         s = self.settings
+        # Agents reach this node where they reach the API server, when that is a specific address.
+        address = s.host if s.host not in ("0.0.0.0", "::", "") and not s.host.startswith("127.") else ""
         return LocalNode(client, LocalNodeSettings(data_dir=s.data_dir, name=s.node_name, pod_cidr=s.node_pod_cidr,
-                                                   bridge=s.node_bridge, kubelet_token=token))
+                                                   bridge=s.node_bridge, kubelet_token=token, address=address,
+                                                   cluster_cidr=s.pod_cidr))
 
     def _proxy(self, client: LocalClient, node_name: str) -> Proxier | None:
         """kube-proxy for the local node: nftables table ``nanokube`` (``NANOKUBE_PROXY_TABLE`` overrides)."""
