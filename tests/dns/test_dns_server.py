@@ -209,13 +209,28 @@ async def test_kube_dns_service_is_created_and_repaired(env: Env) -> None:
     services = env.cluster.resource("", "v1", "services")
     endpoints = env.cluster.resource("", "v1", "endpoints")
     slices = env.cluster.resource("discovery.k8s.io", "v1", "endpointslices")
+    # A slice left by a DNS server on a node that is gone is removed, and leaves the Endpoints.
+    await env.cluster.client.create(slices, "kube-system", {
+        "metadata": {"name": "kube-dns-gone", "labels": {"kubernetes.io/service-name": "kube-dns",
+                                                         "endpointslice.kubernetes.io/managed-by": "dns.nanokube.io"}},
+        "addressType": "IPv4", "endpoints": [{"addresses": ["10.42.9.1"], "nodeName": "gone"}],
+        "ports": [{"name": "dns", "port": 53, "protocol": "UDP"}]})
 
     async def endpoints_ready() -> dict[str, Any] | None:
         with contextlib.suppress(Exception):
             return await env.cluster.client.get(endpoints, "kube-system", "kube-dns")
         return None
 
-    ep = await until(endpoints_ready, "the kube-dns Endpoints")
+    async def only_ours() -> dict[str, Any] | None:
+        listed = await env.cluster.client.list(slices, "kube-system",
+                                               label_selector="kubernetes.io/service-name=kube-dns")
+        if [s["metadata"]["name"] for s in listed.items] != ["kube-dns-local"]:
+            return None
+        ep = await endpoints_ready()
+        return ep if ep and [a["ip"] for a in ep.get("subsets", [{}])[0].get("addresses", [])] == ["127.0.0.1"] \
+            else None
+
+    ep = await until(only_ours, "the kube-dns Endpoints without the gone node's server")
     svc = await env.cluster.client.get(services, "kube-system", "kube-dns")
     assert svc["spec"]["clusterIP"] == "10.43.0.10" and "selector" not in svc["spec"]
     assert svc["metadata"]["labels"]["k8s-app"] == "kube-dns"

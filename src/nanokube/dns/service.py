@@ -4,7 +4,8 @@ Pods are told to ask the Service's fixed ClusterIP (10.43.0.10 by default); the 
 endpoints. The Service has no selector -- the endpoint controller leaves it alone -- and each DNS server keeps
 one EndpointSlice of its own (``kube-dns-<node>``) with the address and port it listens on. The core/v1
 Endpoints object is the union of those slices, for clients that still read Endpoints, labelled
-``endpointslice.kubernetes.io/skip-mirror`` so it is not mirrored back into a slice. Everything here is
+``endpointslice.kubernetes.io/skip-mirror`` so it is not mirrored back into a slice. Slices of servers whose
+Node no longer exists are removed. Everything here is
 create-or-repair, so it runs on every start and after the objects were edited or deleted.
 """
 
@@ -48,8 +49,37 @@ async def ensure_dns_service(client: Client, *, address: str, port: int = 53, cl
     with another ClusterIP is replaced; a ClusterIP taken by another Service fails with the API's Invalid."""
     svc = await _ensure_service(client, namespace, name, cluster_ip, port)
     await _ensure_slice(client, svc, address, port, node_name)
+    await _prune_slices(client, namespace, name, keep=slice_name(name, node_name))
     await sync_endpoints(client, namespace, name)
     return svc
+
+
+async def _prune_slices(client: Client, namespace: str, service: str, keep: str) -> None:
+    """Delete other DNS servers' slices whose node no longer exists (a renamed or removed node)."""
+    slices = client.registry.get("discovery.k8s.io", "v1", "endpointslices")
+    nodes = client.registry.get("", "v1", "nodes")
+    assert slices is not None and nodes is not None
+    for s in (await client.list(slices, namespace, label_selector=_selector(service))).items:
+        owners = {e.get("nodeName") for e in s.get("endpoints") or []}
+        if s["metadata"]["name"] == keep or not owners or None in owners:
+            continue
+        missing = True
+        for node in owners:
+            try:
+                await client.get(nodes, "", str(node))
+                missing = False
+            except NotFound:
+                pass
+        if missing:
+            log.info("removing %s/%s: its node is gone", namespace, s["metadata"]["name"])
+            try:
+                await client.delete(slices, namespace, s["metadata"]["name"], uid=s["metadata"]["uid"])
+            except (NotFound, Conflict):
+                pass
+
+
+def _selector(service: str) -> str:
+    return f"kubernetes.io/service-name={service},endpointslice.kubernetes.io/managed-by={MANAGED_BY}"
 
 
 async def _ensure_service(client: Client, namespace: str, name: str, cluster_ip: str, port: int) -> JSON:
@@ -117,8 +147,7 @@ async def sync_endpoints(client: Client, namespace: str = "kube-system", name: s
     slices_res = client.registry.get("discovery.k8s.io", "v1", "endpointslices")
     endpoints_res = client.registry.get("", "v1", "endpoints")
     assert slices_res is not None and endpoints_res is not None
-    listed = await client.list(slices_res, namespace, label_selector=f"kubernetes.io/service-name={name},"
-                                                                     f"endpointslice.kubernetes.io/managed-by={MANAGED_BY}")
+    listed = await client.list(slices_res, namespace, label_selector=_selector(name))
     addresses: dict[str, JSON] = {}
     ports: list[JSON] = []
     for s in sorted(listed.items, key=lambda s: s["metadata"]["name"]):
