@@ -43,7 +43,7 @@ spec:
   containers:
   - name: web
     image: nanokube.io/host
-    command: [python3, -u, -m, http.server, "8080"]
+    command: [python3, -u, -m, http.server, "8080", --directory, /usr/lib/python3.11]
 """
 SERVICE = """
 apiVersion: v1
@@ -233,6 +233,12 @@ def test_pods_on_agents_reach_each_other(three_nodes: Nodes) -> None:
     # through the API server from the agents).
     assert _wait(lambda: ips["a"] in c.kubectl("logs", "web-b").stdout, "web-b's log of web-a's request")
     assert _wait(lambda: ips["a"] in c.kubectl("logs", "web-c").stdout, "web-c's log of web-a's request")
+    # Full-size packets cross the overlay too (path MTU discovery past the VXLAN device's smaller MTU).
+    big = ("import urllib.request as u; r = u.urlopen('http://%s:8080/typing.py', timeout=10); "
+           "body = r.read(); print(len(body) == int(r.headers.get('Content-Length') or len(body)), len(body))")
+    said = _wait(lambda: c.kubectl("exec", "web-a", "--", "python3", "-c", big % ips["c"],
+                                   check=False).stdout.split(), "a large response across the overlay")
+    assert said[0] == "True" and int(said[1]) > 50000, said
     result = c.kubectl("exec", "web-c", "--", "sh", "-c", "echo from-$(hostname); exit 3", check=False)
     assert result.returncode == 3 and "from-web-c" in result.stdout
 
