@@ -87,3 +87,14 @@ def test_agent_takes_the_ca_from_the_handshake_only_if_the_token_names_it(tmp_pa
         other = parse_node_token(ensure_node_token(tmp_path / "t2", stranger.ca_cert)).ca_hash
         with pytest.raises(StartupError, match="does not show the CA"):
             fetch_ca(f"https://127.0.0.1:{port}", other)
+
+
+def test_serving_hosts_and_join_hint(tmp_path: Path) -> None:
+    from nanokube.cmd.cluster import join_hint, serving_hosts
+
+    assert serving_hosts("10.0.0.5") == ["10.0.0.5"]
+    everywhere = serving_hosts("0.0.0.0")  # every local address, loopback included
+    assert "127.0.0.1" in everywhere
+    hint = join_hint("https://10.0.0.5:6443", tmp_path / "node-token")
+    assert hint == f"join a node: nanokube agent --server https://10.0.0.5:6443 --token $(cat {tmp_path}/node-token)"
+    assert "--host" in join_hint("https://127.0.0.1:6443", tmp_path / "node-token")
