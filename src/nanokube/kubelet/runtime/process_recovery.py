@@ -1,0 +1,86 @@
+"""Starting process shims, and re-adopting a process runtime's sandboxes and containers after an agent restart.
+
+``ProcessShimStarter`` is the native ``ShimStarter`` (spare shim, one-line report) running ``process_shim.py``.
+
+``recover_state`` follows the native recovery (``recovery.py``): the state directory is the truth. A container
+whose shim still runs (same pid, same start time) is running and its shim is watched again; nothing is
+signalled. One whose shim wrote ``exit.json`` has exited. One whose shim is gone without a word cannot be
+supervised any more: its process group is killed and it is reported exited (255). A container that was never
+started (no shim) and records without a sandbox are removed; a sandbox whose set-up was interrupted gives its
+address back and stays not ready. The Pod addresses themselves are recovered by the ``LoopbackNetwork``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import process_io as io
+from .interface import SandboxState
+from .shimctl import ShimStarter
+from .state import Container, Sandbox, lost_shim, read_json, remove_container_dir, write_json
+
+if TYPE_CHECKING:
+    from .process import ProcessRuntime
+
+log = logging.getLogger(__name__)
+NO_SHIM = -1  # the shim_pid of a container not started yet (a record Container.load accepts)
+PROCESS_SHIM = Path(__file__).with_name("process_shim.py")
+
+
+class ProcessShimStarter(ShimStarter):
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([self.python, "-S", str(PROCESS_SHIM), "-", self.tag], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+async def recover_state(rt: ProcessRuntime) -> None:
+    await _recover_sandboxes(rt)
+    await _recover_containers(rt)
+
+
+async def _recover_sandboxes(rt: ProcessRuntime) -> None:
+    for d in sorted(rt.sandbox_dir.iterdir()):
+        if d.name in rt._sandboxes or not d.is_dir():
+            continue
+        loaded = Sandbox.load(d)
+        if loaded is None:
+            log.warning("removing sandbox directory %s without a record", d)
+            await asyncio.to_thread(remove_container_dir, None, d)
+            continue
+        sandbox, creating = loaded
+        rt._sandboxes[d.name] = sandbox
+        if creating:  # the previous agent died while making it: give its address back, keep it not ready
+            sandbox.status.state = SandboxState.NOT_READY
+            try:
+                await rt._release_network(sandbox)
+            except Exception as err:
+                log.warning("releasing the address of half-made sandbox %s: %s", sandbox.status.id, err)
+            sandbox.save()
+
+
+async def _recover_containers(rt: ProcessRuntime) -> None:
+    for d in sorted(rt.container_dir.iterdir()):
+        cid = d.name
+        if cid in rt._containers or not d.is_dir():
+            continue
+        c = Container.load(d)
+        exited = read_json(d / "exit.json")
+        if c is None or c.status.sandbox_id not in rt._sandboxes or (c.shim_pid == NO_SHIM and exited is None):
+            log.warning("removing container %s left unstarted or without its sandbox", cid)
+            await asyncio.to_thread(remove_container_dir, None, d)
+            continue
+        rt._containers[cid] = c
+        if exited is None and c.shim_alive():
+            rt._watch(c)
+            continue
+        if exited is None:
+            log.warning("container %s lost its shim; killing its processes", cid)
+            io.kill_group(rt.init_pid(c), signal.SIGKILL)
+            exited = lost_shim(rt.clock())
+            write_json(d / "exit.json", exited)
+        c.apply_exit(exited)
