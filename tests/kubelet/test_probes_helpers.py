@@ -26,18 +26,23 @@ NODE = "probed"
 
 
 class ScriptedRuntime(FakeRuntime):
-    """``exec_sync`` answers ``answers[" ".join(cmd)]`` (exit code, output; default success) and logs
-    ``("exec <cmd>", container)``; ``stop_container`` logs ``("stop", container)``."""
+    """``exec_sync`` answers ``answers[" ".join(cmd)]`` (exit code, output; default success), or never for a
+    command in ``hang``, and logs ``("exec <cmd>", container name or id)``; ``stop_container`` logs
+    ``("stop", container name)``."""
 
     def __init__(self, pod_cidr: str = "10.42.9.0/24") -> None:
         super().__init__(pod_cidr=pod_cidr)
         self.answers: dict[str, tuple[int, bytes]] = {}
+        self.hang: set[str] = set()  # commands that never return
         self.calls: list[tuple[str, str]] = []
 
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float = 0) -> ExecResult:
-        status = await self.container_status(container_id)
+        known = container_id in {c.id for c in await self.list_containers()}
+        name = (await self.container_status(container_id)).metadata.name if known else container_id
         key = " ".join(cmd)
-        self.calls.append((f"exec {key}", status.metadata.name))
+        self.calls.append((f"exec {key}", name))
+        if key in self.hang:
+            await asyncio.Event().wait()
         code, output = self.answers.get(key, (0, b""))
         return ExecResult(code, output)
 
