@@ -28,6 +28,8 @@ def test_token_and_ca_file_choices(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match="not the CA the token names"):
         trust(args, token, tmp_path)
     args.ca_file = None
+    (tmp_path / "ca.crt").write_bytes(pki.ca_cert.read_bytes())  # kept from an earlier start: no handshake
+    assert trust(args, token, tmp_path) == tmp_path / "ca.crt"
     with pytest.raises(StartupError, match="no CA hash"):
         trust(args, "bare-secret", tmp_path)
     with pytest.raises(StartupError, match="no token"):

@@ -140,6 +140,8 @@ def trust(args: argparse.Namespace, token: str, data_dir: Path) -> Path:
         raise StartupError("the token carries no CA hash (not a K10... node token): pass --ca-file with the "
                            "server's <data-dir>/pki/ca.crt")
     path = data_dir / "ca.crt"
+    if path.exists() and ca_hash(path.read_bytes()) == wanted:
+        return path  # fetched at an earlier start: a restart needs no handshake
     path.write_bytes(fetch_ca(args.server, wanted))
     return path
 
