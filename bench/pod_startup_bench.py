@@ -288,7 +288,14 @@ async def measure(server: Server, args: argparse.Namespace, state_dir: Path) -> 
             rss = []
             for n, names in enumerate(waves):
                 created.update(await create_paced(session, names, args.rate))
-                await watcher.wait_for(names, 120)
+                try:
+                    await watcher.wait_for(names, 60)
+                except RuntimeError:
+                    for name in names:
+                        if name not in watcher.seen:
+                            pod = await get_json(session, f"/api/v1/namespaces/default/pods/{name}")
+                            log(f"{name} never ran: {json.dumps(pod.get('status'))}")
+                    raise
                 log(f"wave {n + 1}: {len(names)} pods running")
                 await asyncio.sleep(1.0)
                 rss.append(memory(server, state_dir, sum(len(w) for w in waves[:n + 1])))
@@ -300,6 +307,9 @@ async def measure(server: Server, args: argparse.Namespace, state_dir: Path) -> 
                       "from_send": latency_ms(from_send), "from_ack": latency_ms(from_ack),
                       "create_request": latency_ms(create_ms), "agent_cpu_cores": round(cpu, 2)}
             emit(result)
+            if args.dump:
+                Path(args.dump).write_text(json.dumps({n: {"sent": created[n][0], "ack": created[n][1],
+                                                           "running": watcher.seen[n]} for n in created}))
             for line in rss:
                 emit(line)
             log("deleting the pods")
@@ -345,6 +355,8 @@ def main() -> int:
     parser.add_argument("--bridge", default=os.environ.get("NANOKUBE_E2E_BRIDGE", "nkbench0"))
     parser.add_argument("--pod-cidr", default=os.environ.get("NANOKUBE_E2E_POD_CIDR", "10.42.254.0/24"))
     parser.add_argument("--node-name", default="bench-node")
+    parser.add_argument("--dump", metavar="FILE", help="write each Pod's times (perf_counter) as JSON")
+    parser.add_argument("--log-level", default="warning", help="the node's (shown with NANOKUBE_BENCH_LOG=1)")
     parser.add_argument("--keep", action="store_true", help="keep the data dir (for a look afterwards)")
     args = parser.parse_args()
     if args.quick:
@@ -357,7 +369,7 @@ def main() -> int:
     data_dir = work / "data"
     had_bridge = subprocess.run(["ip", "link", "show", args.bridge], capture_output=True).returncode == 0
     server = Server(data_dir, extra=["--node", "native", "--node-bridge", args.bridge, "--node-pod-cidr",
-                                     args.pod_cidr, "--node-name", args.node_name])
+                                     args.pod_cidr, "--node-name", args.node_name, "--log-level", args.log_level])
     try:
         rootfs, archive = build_image(work)
         runc = runc_baseline(work, rootfs, args.runc_runs)

@@ -7,7 +7,8 @@
 * A container is a directory under ``<state>/containers/<id>``: the OCI bundle (``config.json`` from
   ``bundle.py``, the overlay root filesystem from ``rootfs.py`` mounted at ``rootfs``), and a shim
   (``shim.py``, started by ``shimctl.py``) that runs ``runc create``, keeps the output pipes, writes the CRI
-  log, serves attach and records the exit. ``start_container`` is ``runc start``; the agent learns of exits
+  log, serves attach and records the exit. ``start_container`` does what ``runc start`` does (reads runc's
+  exec fifo, ``shimctl.release_init``), falling back to ``runc start`` itself; the agent learns of exits
   by watching the shim's pidfd. Exec, attach and port-forward are in ``streams.py``, log reading in
   ``crilog.py``.
 * Everything needed to rebuild the state is on disk (``state.py``), so ``recover`` (``recovery.py``) after an
@@ -65,7 +66,7 @@ from .interface import (
 )
 from .rootfs import ImageStore, NodeImages, mount_overlay, resolve_user
 from .sandbox import PodNetwork, make_pod_files, pod_hostname, remove_pod_files
-from .shimctl import ShimStarter, reap, unwatch, watch_exit, write_conf
+from .shimctl import ShimStarter, reap, release_init, unwatch, watch_exit, write_conf
 from .state import (
     Container,
     Sandbox,
@@ -307,7 +308,8 @@ class NativeRuntime:
         try:
             c.status.started_at = self.clock()
             try:
-                await self._runc_out("start", container_id)
+                if not await release_init(self.runc_root, container_id, c.dir):
+                    await self._runc_out("start", container_id)
             except RuntimeFailure as err:
                 c.status.started_at = 0.0
                 c.status.message = str(err)

@@ -4,8 +4,9 @@ A native sandbox has no "pause" process. What the containers of a Pod share live
 
 * the network namespace, made and wired by a ``PodNetwork`` (CNI in the real agent; ``NamespaceOnlyNetwork``,
   a namespace with only ``lo`` up, in tests), joined by path;
-* persistent IPC and UTS namespaces, kept alive by nsfs bind mounts on ``ns/ipc`` and ``ns/uts`` (made by
-  util-linux ``unshare``, which also sets the Pod's hostname in the UTS namespace);
+* persistent IPC and UTS namespaces, kept alive by nsfs bind mounts on ``ns/ipc`` and ``ns/uts``, made
+  in-process by a short-lived thread that unshares them and sets the Pod's hostname in the UTS namespace
+  (``netns.in_own_namespaces``: what util-linux ``unshare --ipc=F --uts=F hostname H`` does, without a fork);
 * a tmpfs mounted on ``shm`` that every container sees as ``/dev/shm``;
 * ``hosts``, ``hostname`` and ``resolv.conf``, bind-mounted over the container's own files.
 
@@ -19,10 +20,12 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Protocol
 
 from nanokube.kubelet.network.base import PodNetworkInfo
+from nanokube.kubelet.network.netns import CLONE_NEWIPC, CLONE_NEWUTS, bind_namespace, in_own_namespaces
 
 from .interface import PodSandboxConfig, SandboxFailure
 from .rootfs import mount, unmount
@@ -135,14 +138,24 @@ async def make_pod_files(directory: Path, config: PodSandboxConfig, ip: str, *,
     ns = directory / "ns"
     ns.mkdir(exist_ok=True)
     (ns / "ipc").touch()
-    if config.host_network:
-        await run("unshare", f"--ipc={ns / 'ipc'}", "true")
-    else:
+    if not config.host_network:
         (ns / "uts").touch()
-        await run("unshare", f"--ipc={ns / 'ipc'}", f"--uts={ns / 'uts'}", "hostname", hostname)
+    try:
+        await in_own_namespaces(CLONE_NEWIPC | (0 if config.host_network else CLONE_NEWUTS),
+                                lambda: _keep_namespaces(ns, None if config.host_network else hostname))
+    except OSError as err:
+        raise SandboxFailure(f"making the pod's IPC and UTS namespaces: {err}") from err
     shm = directory / "shm"
     shm.mkdir(exist_ok=True)
     mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"mode=1777,size={SHM_SIZE}")
+
+
+def _keep_namespaces(ns: Path, hostname: str | None) -> None:
+    """On the unshared thread: set the hostname (own UTS namespace only) and bind-mount the namespaces."""
+    if hostname is not None:
+        socket.sethostname(hostname)
+        bind_namespace("uts", str(ns / "uts"))
+    bind_namespace("ipc", str(ns / "ipc"))
 
 
 def remove_pod_files(directory: Path) -> None:

@@ -2,7 +2,8 @@
 
 A shim (``shim.py``) is started per container with ``python -S`` in a session of its own, so it outlives the
 agent. ``ShimStarter.start`` returns once the shim has reported that ``runc create`` worked (or raises with
-runc's error); it keeps a spare shim started ahead of time to take the interpreter's start-up off that path. Exits are watched through a pidfd registered with the event loop (``watch_exit``), which works the same
+runc's error; the report is read on the event loop, no thread); it keeps a spare shim started ahead of time to
+take the interpreter's start-up off that path, started again after each creation rather than during it. Exits are watched through a pidfd registered with the event loop (``watch_exit``), which works the same
 for a shim this agent started and for one a previous agent left behind, and costs no thread or task.
 """
 
@@ -65,17 +66,19 @@ class ShimStarter:
         """Start the shim of the container in ``directory`` (its ``shim.conf`` written) and wait for its
         report; CreateContainerFailure with runc's message if the container could not be created."""
         popen = self._take(directory)
-        if self.keep_spare:
-            self._spare = self._spawn()
         assert popen.stdout is not None
         try:
-            line = await asyncio.wait_for(asyncio.to_thread(popen.stdout.readline), timeout)
+            line = await asyncio.wait_for(_read_line(popen.stdout.fileno()), timeout)
         except TimeoutError:
             popen.kill()
             await asyncio.to_thread(popen.wait)
             raise CreateContainerFailure(f"runc create did not finish in {timeout:g}s") from None
         finally:
             popen.stdout.close()
+            # The next spare starts once this container is created, so its interpreter's start-up does not
+            # compete for the CPU with the runc create the caller is waiting for.
+            if self.keep_spare and self._spare is None:
+                self._spare = self._spawn()
         kind, _, detail = line.decode(errors="replace").strip().partition(" ")
         if kind != "pid":
             await asyncio.to_thread(popen.wait)
@@ -91,6 +94,74 @@ class ShimStarter:
             spare.stdin.close()
             spare.stdout.close()
             spare.wait()
+
+
+async def _read_line(fd: int) -> bytes:
+    """One line from the pipe ``fd`` (until a newline or end of file), read as the loop sees data arrive."""
+    loop = asyncio.get_running_loop()
+    arrived = asyncio.Event()
+    os.set_blocking(fd, False)
+    loop.add_reader(fd, arrived.set)
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:
+                arrived.clear()
+                await arrived.wait()
+                continue
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        loop.remove_reader(fd)
+    return data
+
+
+async def release_init(runc_root: Path, container_id: str, bundle: Path, timeout: float = 10.0) -> bool:
+    """Let a created container's process run, as ``runc start`` does, without starting runc: runc's init
+    waits, blocked opening ``<runc root>/<id>/exec.fifo`` for writing, until someone opens it for reading;
+    then it writes one byte and executes the container's command, and the fifo's removal is what makes runc
+    call the container running. Returns False, having changed nothing, when that cannot be done here (no
+    fifo, the init already gone or not there within ``timeout``): the caller runs ``runc start``, which
+    reports the failure as runc words it."""
+    fifo = runc_root / container_id / "exec.fifo"
+    try:
+        init = os.pidfd_open(int((bundle / "init.pid").read_text().strip()))
+    except (OSError, ValueError):
+        return False
+    try:
+        # Non-blocking, so opening does not wait for the writer; epoll reports the fifo only once init
+        # has opened it (and written), or closed it again.
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        os.close(init)
+        return False
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[str] = loop.create_future()
+
+    def wake(what: str) -> None:
+        if not ready.done():
+            ready.set_result(what)
+
+    loop.add_reader(fd, wake, "fifo")
+    loop.add_reader(init, wake, "exited")
+    try:
+        what = await asyncio.wait_for(ready, timeout)
+        data = os.read(fd, 16) if what == "fifo" else b""
+    except (TimeoutError, BlockingIOError):
+        data = b""
+    finally:
+        loop.remove_reader(fd)
+        loop.remove_reader(init)
+        os.close(fd)
+        os.close(init)
+    if data != b"0":
+        return False
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(fifo)
+    return True
 
 
 def watch_exit(pid: int, callback: Callable[[], None]) -> int:

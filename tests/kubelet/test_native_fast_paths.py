@@ -1,0 +1,128 @@
+"""The native runtime's shortcuts around external tools, as root: containers started through runc's exec fifo
+(and ``runc start`` when that cannot be done), Pod namespaces made in-process by a thread of their own (the
+agent's own hostname and namespaces untouched), and the spare shim."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from native_helpers import Native, busybox, force_clean, leftovers, make_native, require_native
+
+from nanokube.kubelet.network import netns
+from nanokube.kubelet.runtime.interface import ContainerState, StartContainerFailure
+from nanokube.kubelet.runtime.shimctl import release_init
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(scope="module")
+def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_native()
+    return busybox(tmp_path_factory.mktemp("images"))
+
+
+@pytest.fixture
+async def native(tmp_path: Path, busybox_rootfs: Path) -> AsyncIterator[Native]:
+    n = make_native(tmp_path, busybox_rootfs)
+    left: dict[str, list[str]] = {}
+    try:
+        yield n
+        for sandbox in await n.runtime.list_pod_sandboxes():
+            await n.runtime.remove_pod_sandbox(sandbox.id)
+        await n.runtime.close()
+        left = {k: v for k, v in leftovers(n).items() if v}
+    finally:
+        await n.runtime.close()
+        force_clean(n)
+    assert not left, f"left on the host: {left}"
+
+
+def runc_state(native: Native, cid: str) -> str:
+    out = subprocess.run(["runc", "--root", str(native.settings.state_dir / "runc"), "state", cid],
+                         capture_output=True, text=True, check=True).stdout
+    return str(json.loads(out)["status"])
+
+
+def own_namespace(kind: str) -> str:
+    return os.readlink(f"/proc/self/ns/{kind}")
+
+
+async def test_start_through_the_exec_fifo_makes_runc_see_it_running(native: Native) -> None:
+    sid = await native.pod("fifo")
+    cid = await native.run(sid, "c", ["sleep", "30"], start=False)
+    assert runc_state(native, cid) == "created"
+    fifo = native.settings.state_dir / "runc" / cid / "exec.fifo"
+    assert fifo.exists()
+    await native.runtime.start_container(cid)
+    assert not fifo.exists()
+    assert runc_state(native, cid) == "running"
+    assert (await native.runtime.container_status(cid)).state is ContainerState.RUNNING
+    # Started already: nothing left to release, the caller would fall back to runc start.
+    assert not await release_init(native.settings.state_dir / "runc", cid, native.settings.state_dir / "containers" / cid)
+
+
+async def test_a_container_whose_init_died_fails_to_start_as_runc_says(native: Native) -> None:
+    sid = await native.pod("dead")
+    cid = await native.run(sid, "c", ["sleep", "30"], start=False)
+    bundle = native.settings.state_dir / "containers" / cid
+    os.kill(int((bundle / "init.pid").read_text()), signal.SIGKILL)
+    with pytest.raises(StartContainerFailure):
+        await native.runtime.start_container(cid)
+    status = await native.wait_exit(cid)
+    assert status.state is ContainerState.EXITED
+
+
+async def test_release_init_without_a_container_changes_nothing(tmp_path: Path) -> None:
+    assert not await release_init(tmp_path / "runc", "missing", tmp_path)
+
+
+async def test_pod_namespaces_are_made_in_process_and_leave_the_agent_alone(native: Native) -> None:
+    before = {kind: own_namespace(kind) for kind in ("net", "ipc", "uts")}
+    host = socket.gethostname()
+    sid = await native.pod("elsewhere")
+    sandbox = native.runtime._sandbox(sid)
+    assert {kind: own_namespace(kind) for kind in ("net", "ipc", "uts")} == before
+    assert socket.gethostname() == host
+    for kind in ("ipc", "uts"):
+        assert os.stat(sandbox.dir / "ns" / kind).st_ino != os.stat(f"/proc/self/ns/{kind}").st_ino
+    cid = await native.run(sid, "c", ["hostname"])
+    await native.wait_exit(cid)
+    assert await native.log(cid) == b"elsewhere\n"
+
+
+async def test_in_process_network_namespace_has_loopback_up() -> None:
+    require_native()
+    name = f"nkfast-{secrets.token_hex(3)}"
+    await netns.prepare(f"{name}-probe")
+    try:
+        path = await netns.create(name)
+        assert netns.is_mounted(path)
+        assert os.stat(path).st_ino != os.stat("/proc/self/ns/net").st_ino
+        lo = json.loads(subprocess.run(["ip", "-n", name, "-j", "link", "show", "lo"], capture_output=True,
+                                       text=True, check=True).stdout)[0]
+        assert "UP" in lo["flags"]
+        assert await netns.create(name) == path  # a second call reuses it
+    finally:
+        await netns.delete(name)
+    assert not os.path.lexists(f"{netns.NETNS_DIR}/{name}")
+    await netns.delete(name)  # missing is fine
+
+
+async def test_many_namespaces_at_once() -> None:
+    require_native()
+    names = [f"nkfast-{secrets.token_hex(3)}" for _ in range(8)]
+    try:
+        paths = await asyncio.gather(*(netns.create(n) for n in names))
+        assert len({os.stat(p).st_ino for p in paths}) == len(names)
+    finally:
+        for name in names:
+            await netns.delete(name)
