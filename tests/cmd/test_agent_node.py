@@ -35,7 +35,7 @@ def test_token_and_ca_file_choices(tmp_path: Path) -> None:
     with pytest.raises(StartupError, match="no token"):
         read_token(parser().parse_args(["--server", "https://h:1", "--token", ""]))
     with pytest.raises(StartupError, match="https://HOST:PORT"):
-        trust(parser().parse_args(["--server", "http://h:1", "--token", token]), token, tmp_path / "pki")
+        trust(parser().parse_args(["--server", "http://h:1", "--token", token]), token, tmp_path / "fresh")
 
 
 async def test_node_registers_then_waits_for_its_pod_cidr(tmp_path: Path) -> None:
