@@ -177,3 +177,38 @@ async def test_a_container_reports_started_only_after_its_startup_probe() -> Non
         node.runtime.answers.pop("boot")
         done = await node.pod_when("slow", lambda p: p["status"]["containerStatuses"][0]["started"], "started")
         assert done["status"]["containerStatuses"][0]["ready"] is True
+
+
+def with_sidecar(name: str, sidecar: JSON, restart_policy: str = "Always") -> JSON:
+    body = probed_pod(name, {}, restart_policy=restart_policy)
+    body["spec"]["initContainers"] = [{"name": "proxy", "image": "envoy:v1", "restartPolicy": "Always", **sidecar}]
+    return body
+
+
+async def test_a_sidecars_startup_probe_holds_back_the_app_containers() -> None:
+    async with probed_node() as node:
+        node.runtime.answers["proxy-up"] = FAIL
+        body = with_sidecar("meshed", {"startupProbe": exec_probe("proxy-up", failureThreshold=100)})
+        await node.client.create(node.pods, "default", body)
+        await until(lambda: node.runtime.execs("proxy-up") >= 2, "the sidecar probed")
+        waiting = await node.pod("meshed")
+        app = waiting["status"]["containerStatuses"][0]
+        assert "waiting" in app["state"] and app["state"]["waiting"]["reason"] == "PodInitializing"
+        assert waiting["status"]["initContainerStatuses"][0]["started"] is False
+        node.runtime.answers.pop("proxy-up")
+        running = await node.pod_when("meshed", lambda p: "running" in p["status"]["containerStatuses"][0]["state"],
+                                      "the app started once the sidecar has")
+        assert running["status"]["initContainerStatuses"][0]["started"] is True
+
+
+async def test_a_sidecar_failing_liveness_restarts_even_in_a_never_restarting_pod() -> None:
+    async with probed_node() as node:
+        node.runtime.answers["proxy-alive"] = FAIL
+        body = with_sidecar("meshed", {"livenessProbe": exec_probe("proxy-alive", failureThreshold=1)},
+                            restart_policy="Never")
+        await node.client.create(node.pods, "default", body)
+        found = await node.pod_when(
+            "meshed", lambda p: (p["status"].get("initContainerStatuses") or [{}])[0].get("restartCount", 0) >= 1,
+            "the sidecar restarted")
+        assert found["status"]["containerStatuses"][0]["restartCount"] == 0  # the app is left alone
+        assert "Container proxy failed liveness probe, will be restarted" in await node.event_messages("Killing")
