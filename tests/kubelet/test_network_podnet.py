@@ -75,6 +75,18 @@ def nat_rules(tag: str) -> list[str]:
             or f'name: \\"{tag}\\"' in line]
 
 
+def masquerade_rules(env: NetEnv) -> list[str]:
+    """The node's masquerade rules for ``env``, without their comments, sorted."""
+    found = []
+    for line in nat_rules(env.tag):
+        words = shlex.split(line)
+        if "--comment" in words:
+            at = words.index("--comment")
+            del words[at - 2:at + 2]  # -m comment --comment TEXT
+        found.append(" ".join(words))
+    return sorted(found)
+
+
 class NetEnv:
     def __init__(self, tmp_path: Path) -> None:
         self.tag = "nkt" + secrets.token_hex(3)
@@ -151,7 +163,7 @@ class NetEnv:
             words = shlex.split(line)
             if words[0] == "-A":
                 subprocess.run(["iptables", "-t", "nat", "-D", *words[1:]], capture_output=True)
-                chains.add(words[1]) if words[1].startswith("CNI-") else None
+                chains.add(words[1]) if words[1].startswith(("CNI-", "NK-MASQ-")) else None
         for chain in chains:
             subprocess.run(["iptables", "-t", "nat", "-X", chain], capture_output=True)
         if not self.had_nat:  # the plugin created an empty nat table for us; drop it if nothing uses it
@@ -193,7 +205,10 @@ async def test_each_pod_gets_its_own_ip_namespace_and_hairpin_port(env: NetEnv) 
     for port in ports:
         slave = json.loads(sh("ip", "-j", "-d", "link", "show", "dev", port))[0]["linkinfo"]["info_slave_data"]
         assert slave["hairpin"] is True
-    assert len(nat_rules(env.tag)) == 4 * 3  # ipMasq: a jump and two rules per Pod
+    # Masquerading is node-wide: a POSTROUTING jump for the pod CIDR and one rule in the bridge's chain.
+    assert masquerade_rules(env) == [f"-A NK-MASQ-{env.tag} ! -d 224.0.0.0/4 -j MASQUERADE",
+                                     f"-A POSTROUTING -s {env.cidr} ! -d {env.cidr} -j NK-MASQ-{env.tag}"]
+    assert not [r for r in nat_rules(env.tag) if "CNI-" in r]  # nothing per Pod
     assert await net.setup("uid-0", "default", "web-0") == infos[0]
     assert await asyncio.gather(net.setup("uid-9", "d", "x"), net.setup("uid-9", "d", "x")) == [net.get("uid-9")] * 2
 
@@ -232,17 +247,18 @@ async def test_teardown_leaves_nothing_behind(env: NetEnv) -> None:
     net = await env.network()
     infos = [await net.setup(f"uid-{i}", "default", f"p{i}") for i in range(2)]
     ports = bridge_ports(env.tag)
-    assert len(ports) == 2 and nat_rules(env.tag)
+    assert len(ports) == 2 and len(nat_rules(env.tag)) == 2
     for info in infos:
         await net.teardown(info.pod_uid)
         await net.teardown(info.pod_uid)  # idempotent
     assert bridge_ports(env.tag) == set()
     assert netns_mod.list_names(env.tag) == []
-    assert nat_rules(env.tag) == []
+    assert len(nat_rules(env.tag)) == 2  # the node's, until the bridge goes
     assert sorted(os.listdir(Path(net.config.ipam_dir) / env.tag)) == ["last_reserved_ip.0", "lock"]
     assert os.listdir(net.config.records_dir) == []
     assert net.pods() == []
     await net.shutdown(remove_bridge=True)
+    assert nat_rules(env.tag) == []
     after = link_names()
     assert env.tag not in after
     assert not (after - before) & (ports | {env.tag})
@@ -257,8 +273,12 @@ async def test_shutdown_keeps_the_bridge_and_pods_by_default(env: NetEnv) -> Non
     assert env.tag in link_names()
     url = f"http://{info.ip}:8080/probe"
     assert await asyncio.to_thread(lambda: NO_PROXY.open(url, timeout=10).read().decode()) == "still here"
+    assert len(nat_rules(env.tag)) == 2  # a Pod is left: so is its masquerading
     await net.start()  # a restarted agent: the bridge is reused as it is
     assert len(bridge_ports(env.tag)) == 1
+    await net.teardown("uid-a")
+    await net.shutdown()
+    assert nat_rules(env.tag) == [] and env.tag in link_names()  # stopped empty: only the bridge stays
 
 
 async def test_recover_after_restart_adopts_live_pods_and_cleans_half_made_ones(env: NetEnv) -> None:
@@ -295,7 +315,7 @@ async def test_a_vanished_namespace_fails_check_and_teardown_still_releases_ever
         await net.check("uid-gone")
     await net.teardown("uid-gone")
     assert not (Path(net.config.ipam_dir) / env.tag / info.ip).exists()
-    assert nat_rules(env.tag) == []  # the plugin could not see the Pod's addresses; we removed its rules
+    assert len(nat_rules(env.tag)) == 2  # only the node's rules: nothing per Pod was made
     again = await net.setup("uid-gone", "default", "gone")  # setup after a vanished namespace starts over
     assert netns_mod.is_mounted(again.netns_path)
 
@@ -327,4 +347,5 @@ async def test_a_new_pod_cidr_readdresses_the_bridge_and_old_pods_still_tear_dow
         == b"new cidr"
     await net.teardown("uid-old")
     assert not (Path(net.config.ipam_dir) / env.tag / old.ip).exists()
-    assert nat_rules(env.tag) and all('id: \\"uid-new\\"' in r or 'id: "uid-new"' in r for r in nat_rules(env.tag))
+    jumps = [r for r in masquerade_rules(env) if r.startswith("-A POSTROUTING")]
+    assert jumps == sorted(f"-A POSTROUTING -s {c} ! -d {c} -j NK-MASQ-{env.tag}" for c in (env.cidr, new_cidr))

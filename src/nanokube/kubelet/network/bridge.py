@@ -5,6 +5,14 @@ proxy routes Service traffic through it before any Pod exists) and wants it to s
 ``ensure`` makes it idempotently: the bridge exists, is up, and holds exactly the gateway address of the
 current pod CIDR (a node re-registered with another CIDR gets its bridge re-addressed; the plugin itself
 refuses to add a second IPv4 address). ``delete`` is for a clean shutdown that was asked to remove it.
+
+The bridge's Pods are masqueraded once for the whole pod CIDR (``ensure_masquerade``), not per Pod by the
+plugin's ``ipMasq``: the effect is the plugin's (traffic from a Pod leaving the pod CIDR, multicast aside,
+leaves with the node's address), but a Pod's ADD and DEL then run no iptables at all. Per Pod, the plugin
+makes a chain and a POSTROUTING jump, each iptables run listing the whole nat table under one lock, which
+serialised Pods starting together and slowed every run as rules piled up. The node's rules are a
+POSTROUTING jump ``-s <cidr> ! -d <cidr>`` per pod CIDR to a chain ``NK-MASQ-<bridge>`` that masquerades
+what is not multicast; they go with the bridge (``delete``).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import shlex
 from typing import Any
 
 from .base import NetworkError
@@ -20,6 +29,9 @@ from .command import CommandError, run
 log = logging.getLogger(__name__)
 
 IP = "ip"
+IPTABLES = "iptables"
+MASQ_CHAIN_PREFIX = "NK-MASQ-"
+MULTICAST = "224.0.0.0/4"
 MAX_IFNAME = 15
 NET_ADDR_SET = "3"  # /sys/class/net/<if>/addr_assign_type: the address was set explicitly
 
@@ -105,10 +117,63 @@ async def ensure(name: str, pod_cidr: str, *, mtu: int = 0) -> str:
 
 
 async def delete(name: str) -> None:
-    """Remove the bridge (Pods still attached lose their network). Missing is fine."""
+    """Remove the bridge and its masquerade rules (Pods still attached lose their network). Missing is fine."""
     validate_name(name)
+    await delete_masquerade(name)
     if await _link(name) is None:
         return
     result = await run([IP, "link", "delete", "dev", name])
     if not result.ok and await _link(name) is not None:
         raise NetworkError(f"deleting bridge {name}: {result.describe()}")
+
+
+# -- masquerading ---------------------------------------------------------------------------------------------
+
+def masquerade_chain(name: str) -> str:
+    validate_name(name)
+    return MASQ_CHAIN_PREFIX + name
+
+
+def _nat(*args: str) -> list[str]:
+    return [IPTABLES, "-w", "-t", "nat", *args]
+
+
+async def _jumps(chain: str) -> list[list[str]]:
+    """The POSTROUTING rules jumping to ``chain``, as ``-A POSTROUTING ...`` word lists."""
+    listing = await run(_nat("-S", "POSTROUTING"), check=True)
+    rules = [shlex.split(line) for line in listing.stdout.decode().splitlines()]
+    return [words for words in rules if words[-2:] == ["-j", chain]]
+
+
+async def ensure_masquerade(name: str, pod_cidr: str, comment: str) -> None:
+    """Masquerade what the Pods of ``pod_cidr`` on bridge ``name`` send outside that CIDR; idempotent. Jumps
+    for other CIDRs the bridge had stay (their Pods keep working until they go). ``comment`` tags the rules."""
+    chain = masquerade_chain(name)
+    cidr = str(ipaddress.ip_network(pod_cidr, strict=False))
+    if ":" in cidr:
+        raise NetworkError(f"pod CIDR {pod_cidr}: only IPv4 pod CIDRs are masqueraded")
+    note = ["-m", "comment", "--comment", comment]
+    try:
+        await run(_nat("-N", chain))  # fails when it exists: fine
+        rule = ["!", "-d", MULTICAST, *note, "-j", "MASQUERADE"]
+        if not (await run(_nat("-C", chain, *rule))).ok:
+            await run(_nat("-A", chain, *rule), check=True)
+        jump = ["-s", cidr, "!", "-d", cidr, *note, "-j", chain]
+        if not (await run(_nat("-C", "POSTROUTING", *jump))).ok:
+            await run(_nat("-A", "POSTROUTING", *jump), check=True)
+    except (CommandError, OSError) as e:
+        raise NetworkError(f"masquerading the pods of bridge {name} (needs iptables): {e}") from e
+
+
+async def delete_masquerade(name: str) -> None:
+    """Remove the bridge's masquerade jumps and chain. Missing is fine (so is a missing iptables)."""
+    chain = masquerade_chain(name)
+    try:
+        for words in await _jumps(chain):
+            await run(_nat("-D", *words[1:]), check=True)
+        await run(_nat("-F", chain))
+        await run(_nat("-X", chain))
+    except FileNotFoundError:
+        return
+    except CommandError as e:
+        raise NetworkError(f"removing the masquerade rules of bridge {name}: {e}") from e

@@ -3,7 +3,10 @@
 ``PodNetwork`` gives each Pod a named namespace (``/run/netns/<prefix><pod uid>``, ``lo`` up) and runs the
 CNI ``bridge`` plugin with ``host-local`` IPAM on the node's pod CIDR: a veth pair from the namespace's
 ``eth0`` to the node bridge (``nk0``), hairpin on so a Pod can reach itself through a Service, the bridge as
-default gateway (the CIDR's first address), and masquerading for traffic that leaves the pod CIDR. host-local
+default gateway (the CIDR's first address). Traffic that leaves the pod CIDR is masqueraded by node-wide rules
+made at ``start`` (``bridge.ensure_masquerade``), not per Pod by the plugin's ``ipMasq``, so a Pod's setup and
+teardown run no iptables (Pods set up by older versions, whose records say ``ipMasq``, still tear down their
+own rules). host-local
 keeps its reservations under ``<state_dir>/cni/ipam`` and hands addresses out after the last one it reserved,
 so a replacement Pod gets a new IP rather than its predecessor's.
 
@@ -46,7 +49,7 @@ class PodNetworkConfig:
     network_name: str = "nanokube"  # the CNI network name (host-local keeps <ipam dir>/<name>/)
     netns_prefix: str = "nk-"  # Pod namespaces are /run/netns/<prefix><pod uid>
     ifname: str = "eth0"
-    ip_masq: bool = True
+    ip_masq: bool = True  # masquerade what Pods send outside the pod CIDR (node-wide rules, see masquerade())
     hairpin: bool = True
     mtu: int = 0  # 0: the plugin's default (1500)
     plugin_dirs: tuple[str, ...] = DEFAULT_PLUGIN_DIRS
@@ -66,7 +69,7 @@ def bridge_network(config: PodNetworkConfig) -> NetworkList:
     gateway, _ = bridge.gateway_of(config.pod_cidr)
     default_route = "::/0" if ":" in gateway else "0.0.0.0/0"
     plugin: dict[str, Any] = {
-        "type": "bridge", "bridge": config.bridge, "isGateway": True, "ipMasq": config.ip_masq,
+        "type": "bridge", "bridge": config.bridge, "isGateway": True, "ipMasq": False,  # see masquerade()
         "hairpinMode": config.hairpin,
         "ipam": {"type": "host-local", "dataDir": config.ipam_dir,
                  "ranges": [[{"subnet": config.pod_cidr, "gateway": gateway}]],
@@ -114,6 +117,13 @@ class PodNetwork:
         os.makedirs(self.config.records_dir, mode=0o700, exist_ok=True)
         await netns.prepare(f"{self.config.netns_prefix}probe-{os.getpid()}", timeout=self.config.timeout)
         await bridge.ensure(self.config.bridge, self.config.pod_cidr, mtu=self.config.mtu)
+        await self.masquerade()
+
+    async def masquerade(self) -> None:
+        """Masquerade traffic leaving the pod CIDR (``ip_masq``), once for the node rather than per Pod."""
+        if self.config.ip_masq:
+            await bridge.ensure_masquerade(self.config.bridge, self.config.pod_cidr,
+                                           f'name: "{self.config.network_name}" nanokube pod masquerade')
 
     async def update_pod_cidr(self, pod_cidr: str) -> None:
         """The node's pod CIDR changed (or became known): new Pods get addresses from it and the bridge is
@@ -125,11 +135,16 @@ class PodNetwork:
         self.network = bridge_network(self.config)
         self.gateway, self.prefix_len = gateway
         await bridge.ensure(self.config.bridge, pod_cidr, mtu=self.config.mtu)
+        await self.masquerade()
 
     async def shutdown(self, *, remove_bridge: bool = False) -> None:
-        """Pods keep their networks (a restarted agent recovers them); the bridge goes only if asked."""
+        """Pods keep their networks (a restarted agent recovers them); the bridge goes only if asked. With no
+        Pod left, the masquerade rules go too (``start`` makes them again), so a node stopped empty leaves
+        only its bridge on the host."""
         if remove_bridge:
             await bridge.delete(self.config.bridge)
+        elif self.config.ip_masq and not await self._records.all():
+            await bridge.delete_masquerade(self.config.bridge)
 
     # -- Pods -----------------------------------------------------------------------------------------------
 
