@@ -88,6 +88,19 @@ spec:
       - downwardAPI: {items: [{path: ns, fieldRef: {fieldPath: metadata.namespace}}]}
 """
 
+ANNOTATED = """
+apiVersion: v1
+kind: Pod
+metadata: {name: annotated, annotations: {a: "1"}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: main, image: nanokube.io/host, command: [sleep, "3600"], volumeMounts: [{name: info, mountPath: /podinfo}]}
+  volumes:
+  - name: info
+    downwardAPI: {items: [{path: notes, fieldRef: {fieldPath: metadata.annotations}}]}
+"""
+
 DNS_PODS = """
 apiVersion: v1
 kind: Pod
@@ -193,8 +206,11 @@ def _gone(c: Cluster, *what: str) -> bool:
 
 
 def _logs(c: Cluster, name: str) -> str:
-    _wait(lambda: _phase(c, name) == "Succeeded", f"pod {name} to succeed")
-    return c.kubectl("logs", name).stdout
+    """The logs of a Pod once it has finished; it must have succeeded."""
+    phase = _wait(lambda: _phase(c, name) in ("Succeeded", "Failed") and _phase(c, name), f"pod {name} to finish")
+    logs = c.kubectl("logs", name).stdout
+    assert phase == "Succeeded", f"pod {name} failed: {_get(c, 'pod', name)['status']}\n{logs}"
+    return logs
 
 
 def test_a_statefulset_claim_outlives_its_pod(node_cluster: Cluster) -> None:
@@ -238,6 +254,20 @@ def test_downward_api_and_projected_files(node_cluster: Cluster) -> None:
     c.kubectl("delete", "pod", "files", "--timeout=60s")
 
 
+def test_annotations_file_follows_the_pods_annotations(node_cluster: Cluster) -> None:
+    c = node_cluster
+    c.kubectl("create", "-f", "-", input=ANNOTATED)  # create: no last-applied annotation in the file
+    _wait(lambda: _running(c, "annotated"), "annotated to run")
+
+    def notes() -> str:
+        return str(c.kubectl("exec", "annotated", "--", "cat", "/podinfo/notes", check=False).stdout)
+
+    assert _wait(notes, "the annotations file") == 'a="1"'
+    c.kubectl("annotate", "pod", "annotated", "b=2")
+    _wait(lambda: notes() == 'a="1"\nb="2"', "the annotations file to show the new annotation")
+    c.kubectl("delete", "pod", "annotated", "--timeout=60s")
+
+
 def test_hosts_hostname_and_resolv_conf_per_dns_policy(node_cluster: Cluster) -> None:
     c = node_cluster
     c.kubectl("apply", "-f", "-", input=DNS_PODS)
@@ -277,10 +307,10 @@ def test_a_missing_configmap_volume_waits_in_container_creating(node_cluster: Cl
     event = _wait(failed_mount, "a FailedMount event")
     assert event["type"] == "Warning"
     assert event["message"] == 'MountVolume.SetUp failed for volume "cfg" : configmap "later" not found'
-    status = _get(c, "pod", "late")["status"]
+    status = _wait(lambda: _get(c, "pod", "late")["status"].get("containerStatuses") and _get(c, "pod", "late")[
+        "status"], "the pod's container status")
     assert status["phase"] == "Pending"
-    waiting = [s["state"].get("waiting", {}).get("reason") for s in status.get("containerStatuses") or []]
-    assert waiting == ["ContainerCreating"]
+    assert [s["state"].get("waiting", {}).get("reason") for s in status["containerStatuses"]] == ["ContainerCreating"]
     c.kubectl("create", "configmap", "later", "--from-literal=k=now-here")
     assert _logs(c, "late").strip() == "now-here"
     c.kubectl("delete", "pod", "late", "--timeout=60s")

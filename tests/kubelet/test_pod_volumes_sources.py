@@ -26,7 +26,7 @@ from nanokube.kubelet.volumes import VolumeManager, VolumeMountFailure
 
 JSON = dict[str, Any]
 POD: JSON = {"metadata": {"name": "p", "namespace": "default", "uid": "u1", "labels": {"app": "web", "tier": "x"},
-                          "annotations": {"note": "hi"}},
+                          "annotations": {"note": 'say "hi"\nbye'}},
              "spec": {"containers": [{"name": "main", "resources": {"limits": {"memory": "64Mi"},
                                                                     "requests": {"cpu": "250m"}}}]}}
 
@@ -71,7 +71,7 @@ async def test_downward_api_files(cluster: InProcessCluster, tmp_path: Path) -> 
     mounts = await manager.mounts(pod_, {"volumeMounts": [{"name": "d", "mountPath": "/etc/podinfo"}]})
     assert mounts[0].readonly
     assert _files(mounts[0].host_path) == {"name": "p", "meta/ns": "default", "uid": "u1",
-                                           "labels": 'app="web"\ntier="x"', "annotations": 'note="hi"',
+                                           "labels": 'app="web"\ntier="x"', "annotations": 'note="say \\"hi\\"\\nbye"',
                                            "mem": "64", "cpu": "250"}
     root = Path(mounts[0].host_path)
     assert (root / "meta/ns").stat().st_mode & 0o777 == 0o600 and (root / "uid").stat().st_mode & 0o777 == 0o444
@@ -174,8 +174,14 @@ async def test_a_missing_configmap_volume_waits_in_container_creating() -> None:
                 event = await eventually(failed_mount, what="a FailedMount event")
                 assert event["type"] == "Warning" and event["message"] == (
                     'MountVolume.SetUp failed for volume "cfg" : configmap "later" not found')
-                found = await client.get(pods, "default", "mounty")
-                statuses = found["status"].get("containerStatuses") or []
+
+                async def creating() -> JSON | None:
+                    found = await client.get(pods, "default", "mounty")
+                    statuses = (found.get("status") or {}).get("containerStatuses") or []
+                    return found if statuses else None
+
+                found = await eventually(creating, what="the pod's first status")
+                statuses = found["status"]["containerStatuses"]
                 assert found["status"]["phase"] == "Pending"
                 assert [s["state"].get("waiting", {}).get("reason") for s in statuses] == ["ContainerCreating"]
                 await client.create(cluster.resource("", "v1", "configmaps"), "default",
@@ -197,3 +203,21 @@ async def test_a_missing_configmap_volume_waits_in_container_creating() -> None:
             assert f"{found['status']['podIP']}\tmounty\n" in hosts
             assert sandbox.dns is not None and sandbox.dns.servers == ("10.43.0.10",)
             assert sandbox.dns.searches[0] == "default.svc.cluster.local"
+
+
+async def test_refresh_rewrites_changed_files_only(cluster: InProcessCluster, tmp_path: Path) -> None:
+    manager = VolumeManager(cluster.client, tmp_path)
+    items = [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]
+    pod_ = _with([{"name": "d", "downwardAPI": {"items": items}}, {"name": "c", "configMap": {"name": "cm"}}])
+    mounts = await manager.mounts(pod_, {"volumeMounts": [{"name": "d", "mountPath": "/d"},
+                                                          {"name": "c", "mountPath": "/c"}]})
+    labels, config = Path(mounts[0].host_path), Path(mounts[1].host_path)
+    before = (labels / "..data").resolve(), (config / "..data").resolve()
+    await manager.refresh(pod_)
+    assert ((labels / "..data").resolve(), (config / "..data").resolve()) == before  # nothing changed
+    relabelled = {**pod_, "metadata": {**pod_["metadata"], "labels": {"app": "web", "new": "1"}}}
+    await cluster.client.delete(cluster.resource("", "v1", "configmaps"), "default", "cm")
+    await manager.refresh(relabelled)
+    assert (labels / "labels").read_text() == 'app="web"\nnew="1"'
+    assert (config / "k").read_text() == "v", "a source that went away keeps its files"
+    assert len([p for p in labels.iterdir() if p.name.startswith("..") and not p.is_symlink()]) == 1

@@ -152,6 +152,8 @@ class PodSyncer:
             state = await self.runtime_state(uid)
             if await self._sync_init(pod, state, sandbox_id, wake):
                 await self._sync_regular(pod, state, sandbox_id, wake)
+            if self.volumes is not None:
+                await self.volumes.refresh(pod)  # labels, annotations, ConfigMap data changed since the start
             state = await self.runtime_state(uid)
             if self._finished(pod, state):
                 await self._kill(pod, state, _grace(pod))

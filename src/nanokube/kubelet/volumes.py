@@ -14,7 +14,8 @@ Memory`` mounts a tmpfs. A claim mounts the host directory of its bound hostPath
 A source that is missing (ConfigMap, Secret, key, claim not found or not bound) raises
 ``VolumeMountFailure``: the Pod stays in ContainerCreating with a FailedMount event and is tried again; a bad
 ``subPath`` is a ``ContainerConfigFailure`` (CreateContainerConfigError). Contents are written at container
-start, not refreshed while it runs; subPath works for paths without ``..``.
+start and refreshed (``refresh``) whenever the Pod is synced again, e.g. when its labels change; subPath works
+for paths without ``..``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from nanokube.api.quantity import value
 from nanokube.client.interface import Client
 
 from .podenv import ContainerConfigFailure
-from .runtime.interface import DNSConfig, Mount
+from .runtime.interface import DNSConfig, Mount, RuntimeFailure
 from .volumesources import Files, VolumeMountFailure, VolumeSources, decoded_data, setup_failed
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 DATA_LINK = "..data"
+FILE_KINDS = ("configMap", "secret", "downwardAPI", "projected")
 __all__ = ["VolumeManager", "VolumeMountFailure", "decoded_data", "write_atomic"]
 
 
@@ -83,6 +85,21 @@ class VolumeManager:
             if hosts is not None:
                 result.append(hosts)
         return result
+
+    async def refresh(self, pod: JSON) -> None:
+        """Bring the file-backed volumes already set up up to date (labels, annotations, ConfigMap and Secret
+        data), as the kubelet's periodic remount does; a source that is now missing keeps its old files."""
+        for volume in pod["spec"].get("volumes") or []:
+            if not any(kind in volume for kind in FILE_KINDS):
+                continue
+            target = self.pod_dir(pod["metadata"]["uid"]) / "volumes" / volume["name"]
+            if not (target / DATA_LINK).exists():
+                continue
+            try:
+                files = await self._files(pod, volume)
+            except RuntimeFailure:
+                continue
+            await asyncio.to_thread(write_atomic, target, files)
 
     async def cleanup(self, uid: str) -> None:
         """The Pod is gone: unmount its memory volumes and remove its directory."""
@@ -152,10 +169,26 @@ def _host_path(volume: str, source: JSON) -> Path:
     return path
 
 
+def current_files(target: Path) -> Files | None:
+    """What ``..data`` holds now (None when nothing was written yet)."""
+    data = target / DATA_LINK
+    if not data.is_dir():
+        return None
+    found: Files = {}
+    for directory, _, names in os.walk(data, followlinks=True):
+        for name in names:
+            path = Path(directory, name)
+            found[str(path.relative_to(data))] = (path.read_bytes(), path.stat().st_mode & 0o7777)
+    return found
+
+
 def write_atomic(target: Path, files: Files) -> None:
     """The kubelet's atomic writer: files in a new versioned directory, ``..data`` switched to it in one
-    rename, top-level names linked through ``..data``; older versions and stale links removed."""
+    rename, top-level names linked through ``..data``; older versions and stale links removed. Nothing is
+    written when the volume already holds exactly ``files``."""
     target.mkdir(parents=True, exist_ok=True)
+    if current_files(target) == files:
+        return
     version = target / f"..{time.time_ns()}"
     version.mkdir()
     for rel, (content, mode) in files.items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -162,9 +163,18 @@ class VolumeSources:
         return await asyncio.to_thread(_volume_dir, volume, pv)
 
 
+def format_map(values: Mapping[str, str]) -> str:
+    """A labels or annotations file: ``key="value"`` lines sorted by key, values quoted as Go's ``%q``
+    (so a value with quotes or newlines stays on its line), no newline at the end."""
+    return "\n".join(f"{k}={json.dumps(str(v), ensure_ascii=False)}" for k, v in sorted(values.items()))
+
+
 def _downward_value(pod: JSON, item: JSON, context: PodContext) -> str:
     if "fieldRef" in item:
-        return field_value(pod, item["fieldRef"]["fieldPath"], context)
+        path = item["fieldRef"]["fieldPath"]
+        if path in ("metadata.labels", "metadata.annotations"):
+            return format_map(pod["metadata"].get(path.split(".")[1]) or {})
+        return field_value(pod, path, context)
     ref = item.get("resourceFieldRef")
     if ref is None:
         raise ContainerConfigFailure(f'downwardAPI item "{item.get("path")}" has no fieldRef or resourceFieldRef')
