@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from nanokube.proxy.libnft import LibNftables
 from nanokube.proxy.nftables import NftablesBackend, NftError, Snapshot, run_nft
 from nanokube.proxy.rules import NodeContext
 
@@ -35,8 +36,12 @@ def two_ports(svc: str, *ports: int, rv: str = "1") -> list[dict]:
     return [slice_(svc, [endpoint(SERVER_IP)], port=p, name=f"{svc}-{p}", rv=rv) for p in ports]
 
 
-async def test_cluster_ip_reaches_every_endpoint_and_follows_changes(pair: NetPair) -> None:
-    backend = NftablesBackend(TABLE, command=pair.nft())
+@pytest.mark.parametrize("runner", ["libnftables", "command"])
+async def test_cluster_ip_reaches_every_endpoint_and_follows_changes(pair: NetPair, runner: str) -> None:
+    backend = (NftablesBackend(TABLE, netns=f"/run/netns/{pair.client}") if runner == "libnftables"
+               else NftablesBackend(TABLE, command=pair.nft()))
+    if runner == "libnftables":
+        assert isinstance(backend.runner, LibNftables), "libnftables1 is missing (apt-get install nftables)"
     try:
         web = service("web")
         await backend.sync(snap([web], two_ports("web", 8080, 8081)))
@@ -50,6 +55,7 @@ async def test_cluster_ip_reaches_every_endpoint_and_follows_changes(pair: NetPa
         assert "service-ips" in pair.table(TABLE) and "chain endpoint-" not in pair.table(TABLE)
     finally:
         await backend.cleanup()
+        backend.close()
     assert pair.table(TABLE) == ""
 
 
@@ -91,8 +97,10 @@ async def test_start_replaces_whatever_a_previous_run_left(pair: NetPair) -> Non
         await backend.cleanup()
 
 
-async def test_a_failed_transaction_is_followed_by_a_full_rebuild(pair: NetPair) -> None:
-    backend = NftablesBackend(TABLE, command=pair.nft())
+@pytest.mark.parametrize("runner", ["libnftables", "command"])
+async def test_a_failed_transaction_is_followed_by_a_full_rebuild(pair: NetPair, runner: str) -> None:
+    backend = (NftablesBackend(TABLE, netns=f"/run/netns/{pair.client}") if runner == "libnftables"
+               else NftablesBackend(TABLE, command=pair.nft()))
     try:
         web = service("web")
         await backend.sync(snap([web], two_ports("web", 8080)))

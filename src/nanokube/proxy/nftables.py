@@ -1,4 +1,4 @@
-"""Applying rule sets to the kernel with ``nft -f``, one transaction per sync.
+"""Applying rule sets to the kernel, one nft transaction per sync (libnftables, or ``nft -f``).
 
 ``NftablesBackend`` owns one table (``ip <table>``). Its first apply, and any apply after a failure, replaces
 the whole table, whatever a previous run left there; later applies send only the difference from the rule
@@ -15,36 +15,22 @@ import logging
 import shutil
 from collections.abc import Sequence
 
+from .libnft import NftCommand, NftError, NftRunner, nft_available, nft_runner
 from .model import JSON
 from .nftscript import full_script, update_script
 from .rules import NodeContext, Ruleset, Snapshot, service_rules
 
-__all__ = ["NftError", "NftablesBackend", "Snapshot", "nft_available", "run_nft"]
+__all__ = ["NftError", "NftRunner", "NftablesBackend", "Snapshot", "nft_available", "run_nft"]
 
 log = logging.getLogger(__name__)
 
 
-class NftError(Exception):
-    """nft refused a transaction; nothing of it was applied."""
+async def run_nft(command: Sequence[str], script: str) -> None:
+    """Apply ``script`` with the given nft command line (one transaction)."""
+    await NftCommand(command).run(script)
 
 
-async def run_nft(command: Sequence[str], script: str, *, timeout: float = 30.0) -> None:
-    proc = await asyncio.create_subprocess_exec(*command, "-f", "-", stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(script.encode()), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise NftError(f"nft did not finish in {timeout}s") from None
-    if proc.returncode != 0:
-        raise NftError(err.decode(errors="replace").strip() or f"nft exited with {proc.returncode}")
-
-
-def nft_available(command: Sequence[str] = ("nft",)) -> tuple[bool, str]:
-    if shutil.which(command[0]) is None:
-        return False, f"{command[0]} is not installed (apt-get install nftables)"
-    return True, ""
+Part = tuple[tuple[str, ...], NodeContext, Ruleset]  # versions, node context, the Service's rules
 
 
 def _version(svc: JSON, slices: list[JSON]) -> tuple[str, ...]:
@@ -52,42 +38,69 @@ def _version(svc: JSON, slices: list[JSON]) -> tuple[str, ...]:
 
 
 class NftablesBackend:
-    def __init__(self, table: str = "nanokube", *, command: Sequence[str] = ("nft",),
+    def __init__(self, table: str = "nanokube", *, command: Sequence[str] | None = None, netns: str = "",
                  conntrack: Sequence[str] | None = ("conntrack",)) -> None:
+        """``command`` forces an nft command line; else libnftables (in network namespace ``netns``, a path
+        such as /run/netns/NAME, when given). ``conntrack`` runs in this process's namespace."""
         self.table = table
-        self.command = tuple(command)
+        self.runner = nft_runner(command, netns=netns)
         self.conntrack = tuple(conntrack) if conntrack and shutil.which(conntrack[0]) else None
         self.applied: Ruleset | None = None  # what the kernel holds; None: unknown, replace it all
-        self._cache: dict[str, tuple[tuple[str, ...], NodeContext, Ruleset]] = {}
+        self._parts: dict[str, Part] = {}  # per Service, what ``applied`` was merged from
 
-    def ruleset(self, snap: Snapshot) -> Ruleset:
-        out = Ruleset(nodeport_ips=tuple(sorted(set(snap.ctx.node_ips))))
-        fresh: dict[str, tuple[tuple[str, ...], NodeContext, Ruleset]] = {}
+    def _plan(self, snap: Snapshot) -> tuple[dict[str, Part], set[str]]:
+        """Each Service's rules (reused while its versions and the node context stand) and the changed keys."""
+        fresh: dict[str, Part] = {}
+        changed: set[str] = set(self._parts.keys() - snap.services.keys())
         for key, svc in snap.services.items():
             slices = snap.slices.get(key, [])
             version = _version(svc, slices)
-            cached = self._cache.get(key)
+            cached = self._parts.get(key)
             if cached is not None and cached[0] == version and cached[1] == snap.ctx:
-                part = cached[2]
+                fresh[key] = cached
             else:
-                part = service_rules(svc, slices, snap.ctx)
-            fresh[key] = (version, snap.ctx, part)
+                fresh[key] = (version, snap.ctx, service_rules(svc, slices, snap.ctx))
+                changed.add(key)
+        return fresh, changed
+
+    def ruleset(self, snap: Snapshot) -> Ruleset:
+        """The whole rule set of ``snap`` (what a full replacement would load)."""
+        fresh, _ = self._plan(snap)
+        out = Ruleset(nodeport_ips=tuple(sorted(set(snap.ctx.node_ips))))
+        for _, _, part in fresh.values():
             out.merge(part)
-        self._cache = fresh
         return out
 
     async def sync(self, snap: Snapshot) -> None:
-        """Make the kernel hold the rules of ``snap``; raises ``NftError`` (and replaces all next time)."""
-        rules = self.ruleset(snap)
-        old = self.applied
-        script = full_script(self.table, rules) if old is None else update_script(self.table, old, rules)
-        if not script:
+        """Make the kernel hold the rules of ``snap``; raises ``NftError`` (and replaces all next time).
+
+        Only the Services that changed are diffed, so the work is proportional to the change."""
+        fresh, changed = self._plan(snap)
+        nodeport_ips = tuple(sorted(set(snap.ctx.node_ips)))
+        applied = self.applied
+        if applied is None:
+            rules = Ruleset(nodeport_ips=nodeport_ips)
+            for _, _, part in fresh.values():
+                rules.merge(part)
+            await self.runner.run(full_script(self.table, rules))
+            self.applied, self._parts = rules, fresh
             return
-        self.applied = None
-        await run_nft(self.command, script)
-        self.applied = rules
-        if old is not None:
-            await self._clear_udp(old, rules)
+        old, new = Ruleset(nodeport_ips=applied.nodeport_ips), Ruleset(nodeport_ips=nodeport_ips)
+        for key in changed:
+            if key in self._parts:
+                old.merge(self._parts[key][2])
+            if key in fresh:
+                new.merge(fresh[key][2])
+        script = update_script(self.table, old, new)
+        if script:
+            self.applied = None
+            await self.runner.run(script)
+            applied.remove(old)
+            applied.merge(new)
+            applied.nodeport_ips = nodeport_ips
+            self.applied = applied
+        self._parts = fresh
+        await self._clear_udp(old, new)
 
     async def _clear_udp(self, old: Ruleset, new: Ruleset) -> None:
         """Delete conntrack entries that still point UDP traffic at endpoints no longer used."""
@@ -104,6 +117,10 @@ class NftablesBackend:
 
     async def cleanup(self) -> None:
         """Remove the table and everything in it (nothing left behind after shutdown)."""
-        await run_nft(self.command, f"add table ip {self.table}\ndelete table ip {self.table}\n")
+        await self.runner.run(f"add table ip {self.table}\ndelete table ip {self.table}\n")
         self.applied = None
-        self._cache.clear()
+        self._parts.clear()
+
+    def close(self) -> None:
+        """Release the nft context (after ``cleanup``, or to leave the rules in place)."""
+        self.runner.close()

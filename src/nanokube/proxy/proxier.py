@@ -38,7 +38,7 @@ class ProxySettings:
     node_ips: tuple[str, ...] = ()  # empty: the Node's InternalIP and ExternalIP addresses
     cluster_cidr: str = "10.42.0.0/16"  # traffic to a cluster IP from outside it is masqueraded
     coalesce: float = 0.005  # seconds to wait after the first change of a burst
-    min_interval: float = 0.02  # seconds between two syncs
+    min_interval: float = 0.01  # seconds between two syncs
     cleanup_on_exit: bool = True
 
 

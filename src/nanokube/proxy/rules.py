@@ -67,6 +67,16 @@ class Ruleset:
         self.no_endpoint_nodeports.update(other.no_endpoint_nodeports)
         self.affinity_sets.update(other.affinity_sets)
 
+    def remove(self, other: Ruleset) -> None:
+        """Drop every chain, element and set that ``other`` holds (the inverse of ``merge``)."""
+        for mine, theirs in ((self.chains, other.chains), (self.service_ips, other.service_ips),
+                             (self.service_nodeports, other.service_nodeports),
+                             (self.no_endpoint_services, other.no_endpoint_services),
+                             (self.no_endpoint_nodeports, other.no_endpoint_nodeports),
+                             (self.affinity_sets, other.affinity_sets)):
+            for key in theirs:
+                mine.pop(key, None)
+
 
 def _hash(text: str) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest())[:8].decode()
