@@ -120,6 +120,9 @@ def nft_runner(command: Sequence[str] | None = None, *, netns: str = "") -> NftR
 
 
 def nft_available() -> tuple[bool, str]:
+    """(True, "") when this process can program nftables (root and libnftables or nft), else (False, why)."""
+    if os.geteuid() != 0:
+        return False, "programming nftables needs root"
     if _load() is None and shutil.which("nft") is None:
         return False, "nftables is not installed (apt-get install nftables)"
     return True, ""
