@@ -1,5 +1,6 @@
 """Probes and lifecycle hooks on the real node, through the real kubectl: a failing liveness probe restarts a
-container, an httpGet readiness probe against python's http.server takes a Pod in and out of Ready, and postStart
+container, an httpGet readiness probe against python's http.server takes a Pod in and out of Ready (and its
+Service's endpoint with it), and postStart
 and preStop hooks run in the container (preStop while its main process still lives) before it is stopped.
 
 Runs `nanokube up --node native` as test_native_node does (root, runc, CNI; fails, not skips, without them)."""
@@ -35,8 +36,15 @@ spec:
 
 WEB = """
 apiVersion: v1
-kind: Pod
+kind: Service
 metadata: {name: web}
+spec:
+  selector: {app: probed-web}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, labels: {app: probed-web}}
 spec:
   terminationGracePeriodSeconds: 1
   containers:
@@ -129,14 +137,25 @@ def test_an_http_readiness_probe_takes_the_pod_in_and_out_of_ready(node_cluster:
     failed = "Readiness probe failed: HTTP probe failed with statuscode: 404"  # (before: connection refused)
     _wait(lambda: failed in _events(c, "web", "Unhealthy"), "the readiness probe failing on 404")
     assert _ready_column(c, "web") == "0/1" and _ready_condition(c, "web") == "False"
+    ip = _pod(c, "web")["status"]["podIP"]
+    _wait(lambda: _endpoints(c) == ([], [ip]), "the Service's endpoint listed as not ready")
     c.kubectl("exec", "web", "--", "touch", "/w/ready")
     _wait(lambda: _ready_column(c, "web") == "1/1", "READY 1/1 once /ready answers 200")
     assert _ready_condition(c, "web") == "True"
+    _wait(lambda: _endpoints(c) == ([ip], []), "the Service's endpoint ready")
     c.kubectl("exec", "web", "--", "rm", "/w/ready")
     _wait(lambda: _ready_column(c, "web") == "0/1", "READY 0/1 again once /ready is gone")
     status = _pod(c, "web")["status"]
     assert status["containerStatuses"][0]["restartCount"] == 0  # the tcpSocket liveness probe passes
     c.kubectl("delete", "pod", "web", "--timeout=60s")
+    c.kubectl("delete", "service", "web")
+
+
+def _endpoints(c: Cluster) -> tuple[list[str], list[str]]:
+    """(ready, not ready) addresses of the ``web`` Service's Endpoints."""
+    subsets = json.loads(c.kubectl("get", "endpoints", "web", "-o", "json").stdout).get("subsets") or []
+    ready = [a["ip"] for s in subsets for a in s.get("addresses") or []]
+    return ready, [a["ip"] for s in subsets for a in s.get("notReadyAddresses") or []]
 
 
 def test_post_start_and_pre_stop_hooks_run_in_the_container(node_cluster: Cluster, tmp_path: Path) -> None:
