@@ -1,7 +1,7 @@
 """Probes and lifecycle hooks on the real node, through the real kubectl: a failing liveness probe restarts a
 container, an httpGet readiness probe against python's http.server takes a Pod in and out of Ready (and its
-Service's endpoint with it), and postStart
-and preStop hooks run in the container (preStop while its main process still lives) before it is stopped.
+Service's endpoint with it), and postStart and preStop hooks run in the container (preStop while its main
+process still lives) before it is stopped.
 
 Runs `nanokube up --node native` as test_native_node does (root, runc, CNI; fails, not skips, without them)."""
 

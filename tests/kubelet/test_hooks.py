@@ -94,3 +94,17 @@ async def _gone(node: Any, name: str) -> None:
         return False
 
     await eventually(gone, what=f"{name} deleted")
+
+
+async def test_the_containers_of_a_deleted_pod_run_their_pre_stop_hooks_together() -> None:
+    async with probed_node() as node:
+        node.runtime.hang.add("wait forever")
+        hook = {"lifecycle": {"preStop": {"exec": {"command": ["wait", "forever"]}}}}
+        body = probed_pod("pair", hook, grace=1)
+        body["spec"]["containers"].append({"name": "side", "image": "nginx:1.27", **hook})
+        await node.client.create(node.pods, "default", body)
+        await node.pod_when("pair", lambda p: p["status"].get("phase") == "Running", "Running")
+        await node.client.delete(node.pods, "default", "pair")
+        await _gone(node, "pair")
+        calls = [what for what, _ in node.runtime.calls]
+        assert calls == ["exec wait forever", "exec wait forever", "stop", "stop"]  # not hook, stop, hook, stop

@@ -21,6 +21,7 @@ downward API, and volume mounts, are added at container creation.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -449,7 +450,8 @@ class PodSyncer:
         return True
 
     async def _kill(self, pod: JSON, state: PodRuntimeState, grace: float) -> None:
-        """Stop regular containers, then sidecars in reverse order, then release the sandboxes."""
+        """Stop regular containers together (each within ``grace``, preStop hooks included), then sidecars in
+        reverse order, then release the sandboxes."""
         order = {c["name"]: i for i, c in enumerate(pod["spec"].get("containers") or [])}
         sidecars = [c["name"] for c in pod["spec"].get("initContainers") or []]
         running = [c for c in state.containers if c.state in (ContainerState.RUNNING, ContainerState.CREATED)]
@@ -460,6 +462,9 @@ class PodSyncer:
         for container in running:
             if container.state is ContainerState.RUNNING:
                 await self._event(pod, "Normal", "Killing", f"Stopping container {container.metadata.name}")
+        regular = [c for c in running if c.metadata.name in order]
+        await asyncio.gather(*(self.lifecycle.stop(pod, specs.get(c.metadata.name), c, grace) for c in regular))
+        for container in running[len(regular):]:
             await self.lifecycle.stop(pod, specs.get(container.metadata.name), container, grace)
         for sandbox in state.sandboxes:
             if sandbox.state is SandboxState.READY:
