@@ -33,6 +33,7 @@ from nanokube.client.events import EventRecorder
 from .backoff import Backoff, go_duration
 from .hooks import ContainerLifecycle, HookRunner
 from .podenv import ContainerConfigFailure, EnvResolver, PodContext
+from .podfiles import pod_hostname
 from .podstatus import (
     TERMINAL_PHASES,
     PodRuntimeState,
@@ -140,10 +141,12 @@ class PodSyncer:
         state = await self.runtime_state(uid)
         if self._terminal(pod):
             await self._kill(pod, state, 0)
+            self._forget_probes(uid)
             return None
         wake = _Wake()
         if state.containers and state.ready_sandbox() is None and self._finished(pod, state):
             # Done for good (its sandbox already released): report, never start it again.
+            self._forget_probes(uid)
             self.status.set_status(pod, self._generate(pod, state, wake, terminal=False))
             return None
         if await self._kill_unhealthy(pod, state):
@@ -179,8 +182,7 @@ class PodSyncer:
             await self.runtime.remove_pod_sandbox(sandbox.id)
         if self.volumes is not None:
             await self.volumes.cleanup(uid)
-        if self.probes is not None:
-            self.probes.forget(uid)
+        self._forget_probes(uid)
         self._memory.pop(uid, None)
         self.backoff.forget(uid)
         self.status.forget(uid)
@@ -229,6 +231,10 @@ class PodSyncer:
         if self.probes is not None:
             self.probes.update(pod, state, self._pod_ip(pod, state))
 
+    def _forget_probes(self, uid: str) -> None:
+        if self.probes is not None:
+            self.probes.forget(uid)
+
     def _pod_ip(self, pod: JSON, state: PodRuntimeState) -> str:
         if pod["spec"].get("hostNetwork"):
             return self.settings.host_ips[0] if self.settings.host_ips else ""
@@ -257,7 +263,7 @@ class PodSyncer:
                  for c in spec.get("containers") or [] for p in c.get("ports") or [] if p.get("hostPort")]
         return PodSandboxConfig(
             PodSandboxMetadata(meta["name"], meta.get("namespace", ""), meta["uid"], attempt),
-            hostname=spec.get("hostname") or meta["name"], host_network=bool(spec.get("hostNetwork")),
+            hostname=pod_hostname(pod), host_network=bool(spec.get("hostNetwork")),
             labels=labels, annotations=dict(meta.get("annotations") or {}), port_mappings=ports,
             dns=self.volumes.dns_config(pod) if self.volumes is not None else None,
             log_directory=f"/var/log/pods/{meta.get('namespace', '')}_{meta['name']}_{meta['uid']}")
