@@ -7,20 +7,20 @@ NoExecute taint is tolerated. Node readiness and resources are not looked at: si
 scheduler places daemon pods, pinned to their node by a ``matchFields`` term on ``metadata.name``
 (``pin_to_node``), and ``target_node`` reads that pin back from a pod that is not bound yet.
 
-The matching here duplicates a little of the scheduler's NodeAffinity and TaintToleration plugins on purpose:
-controllers may not import the scheduler.
+Controllers may not import the scheduler, so the node affinity and toleration predicates come from the shared
+``nanokube.api.nodeaffinity`` and ``nanokube.api.taints``, which the scheduler's plugins use too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
+from nanokube.api.nodeaffinity import NAME_FIELD, pod_fits_node
 from nanokube.api.objects import deep_copy
 from nanokube.api.taints import tolerates
 from nanokube.client.interface import JSON
 
-NAME_FIELD = "metadata.name"
 NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 DISK_PRESSURE = "node.kubernetes.io/disk-pressure"
@@ -72,52 +72,6 @@ def untolerated_taint(taints: Iterable[JSON], tolerations: list[JSON], effects: 
     return None
 
 
-def _requirement_matches(req: JSON, values_of: Mapping[str, str]) -> bool:
-    key, op = req.get("key") or "", req.get("operator") or ""
-    values = [str(v) for v in req.get("values") or []]
-    present = key in values_of
-    if op == "In":
-        return present and values_of[key] in values
-    if op == "NotIn":
-        return not present or values_of[key] not in values
-    if op == "Exists":
-        return present
-    if op == "DoesNotExist":
-        return not present
-    if op in ("Gt", "Lt") and present and len(values) == 1:
-        try:
-            have, want = int(values_of[key]), int(values[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
-
-
-def _term_matches(term: JSON, name: str, labels: Mapping[str, str]) -> bool:
-    """One node selector term: its expressions and fields ANDed; an empty term matches nothing."""
-    expressions = [e for e in term.get("matchExpressions") or [] if isinstance(e, dict)]
-    fields = [f for f in term.get("matchFields") or [] if isinstance(f, dict)]
-    if not expressions and not fields:
-        return False
-    if not all(_requirement_matches(e, labels) for e in expressions):
-        return False
-    return all(f.get("key") == NAME_FIELD and _requirement_matches(f, {NAME_FIELD: name}) for f in fields)
-
-
-def fits_node_affinity(spec: JSON, node: JSON) -> bool:
-    """The pod spec's ``nodeSelector`` and required node affinity terms (ORed) both match the node."""
-    meta = node.get("metadata") or {}
-    labels: dict[str, str] = meta.get("labels") or {}
-    if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
-        return False
-    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
-        "requiredDuringSchedulingIgnoredDuringExecution")
-    if not isinstance(required, dict):
-        return True
-    terms = [t for t in required.get("nodeSelectorTerms") or [] if isinstance(t, dict)]
-    return any(_term_matches(t, meta.get("name", ""), labels) for t in terms)
-
-
 def daemon_pod_spec(ds: JSON) -> JSON:
     """The DaemonSet's pod spec as its pods will carry it: the template's spec plus the default tolerations."""
     spec: JSON = deep_copy(((ds.get("spec") or {}).get("template") or {}).get("spec") or {})
@@ -133,7 +87,7 @@ def node_should_run(node: JSON, ds: JSON, spec: JSON | None = None) -> tuple[boo
     name = (node.get("metadata") or {}).get("name", "")
     if spec.get("nodeName") and spec["nodeName"] != name:
         return False, False
-    if not fits_node_affinity(spec, node):
+    if not pod_fits_node(spec, node):
         return False, False
     taints = (node.get("spec") or {}).get("taints") or []
     tolerations = [t for t in spec.get("tolerations") or [] if isinstance(t, dict)]

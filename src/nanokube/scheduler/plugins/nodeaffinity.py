@@ -1,17 +1,19 @@
 """NodeAffinity: ``nodeSelector`` and required node affinity filter nodes; preferred terms add their weights.
 
-Node selector terms are ORed, the expressions and fields inside one term ANDed; an empty term matches nothing
-(kube's ``nodeaffinity.NodeSelector``). Terms that pin ``metadata.name`` (DaemonSet pods) narrow the nodes at
+The matching itself (kube's ``nodeaffinity.NodeSelector``: terms ORed, the expressions and fields inside one
+term ANDed, an empty term matching nothing) is ``nanokube.api.nodeaffinity``, shared with DaemonSet placement;
+this plugin turns it into node masks. Terms that pin ``metadata.name`` (DaemonSet pods) narrow the nodes at
 PreFilter, as kube's PreFilterResult does. Masks are cached per selector until node labels change.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from nanokube.api import nodeaffinity as shared
 
 from ..framework import SKIP, Code, CycleState, FilterResult, Mask, PreFilterResult, Rows, Scores, Status
 from ..podinfo import PodInfo
@@ -22,47 +24,17 @@ from .taints import normalize
 JSON = dict[str, Any]
 REASON = "node(s) didn't match Pod's node affinity/selector"
 CONFLICT = "pod affinity terms conflict"
-NAME_FIELD = "metadata.name"
-
-
-def requirement_matches(req: JSON, values_of: Mapping[str, str]) -> bool:
-    key, op = req.get("key") or "", req.get("operator") or ""
-    values = [str(v) for v in req.get("values") or []]
-    present = key in values_of
-    if op == "In":
-        return present and values_of[key] in values
-    if op == "NotIn":
-        return not present or values_of[key] not in values
-    if op == "Exists":
-        return present
-    if op == "DoesNotExist":
-        return not present
-    if op in ("Gt", "Lt") and present and len(values) == 1:
-        try:
-            have, want = int(values_of[key]), int(values[0])
-        except ValueError:
-            return False
-        return have > want if op == "Gt" else have < want
-    return False
+NAME_FIELD = shared.NAME_FIELD
 
 
 def term_matches(term: JSON, info: NodeInfo) -> bool:
-    expressions = [e for e in term.get("matchExpressions") or [] if isinstance(e, dict)]
-    fields = [f for f in term.get("matchFields") or [] if isinstance(f, dict)]
-    if not expressions and not fields:
-        return False
-    if not all(requirement_matches(e, info.labels) for e in expressions):
-        return False
-    return all(f.get("key") == NAME_FIELD and requirement_matches(f, {NAME_FIELD: info.name}) for f in fields)
+    """One node selector term against a cached node row (also used by VolumeBinding for PV node affinity)."""
+    return shared.term_matches(term, info.name, info.labels)
 
 
 def required_terms(pod: PodInfo) -> list[JSON] | None:
     """The required node selector terms, or None when the pod has none."""
-    affinity = (pod.spec.get("affinity") or {}).get("nodeAffinity") or {}
-    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
-    if not isinstance(required, dict):
-        return None
-    return [t for t in required.get("nodeSelectorTerms") or [] if isinstance(t, dict)]
+    return shared.required_terms(pod.spec)
 
 
 def preferred_terms(pod: PodInfo) -> list[tuple[int, JSON]]:
@@ -76,11 +48,7 @@ def preferred_terms(pod: PodInfo) -> list[tuple[int, JSON]]:
 
 def node_matches(pod: PodInfo, info: NodeInfo) -> bool:
     """Whether a node satisfies the pod's nodeSelector and required node affinity (also used by spread)."""
-    selector = pod.spec.get("nodeSelector") or {}
-    if any(info.labels.get(k) != v for k, v in selector.items()):
-        return False
-    terms = required_terms(pod)
-    return terms is None or any(term_matches(t, info) for t in terms)
+    return shared.pod_matches_node(pod.spec, info.name, info.labels)
 
 
 def affinity_mask(pod: PodInfo, snap: Snapshot) -> Mask | None:
