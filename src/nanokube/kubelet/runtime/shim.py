@@ -15,8 +15,8 @@ working directory:
    when the container has ``stdin``, stdin), or a pseudo-terminal received over ``console.sock`` for ``tty``.
    The container's init stays blocked until ``runc start``; when ``runc create`` exits the init is re-parented
    to the shim, so the shim alone can wait for it.
-2. Reports one line on its stdout, ``pid N`` or ``error MESSAGE``, and closes it: the agent's create call
-   returns on that line.
+2. Opens ``attach.sock``, then reports one line on its stdout, ``pid N`` or ``error MESSAGE``, and closes it:
+   the agent's create call returns on that line.
 3. Writes everything the container prints to ``log_path`` in the CRI log format
    (``2026-11-27T18:00:26.123456789Z stdout F text``; lines over 16 KiB are split into ``P`` parts), and
    serves ``attach.sock``: frames of ``>BI`` (type, length) + payload. From a client: 0 stdin data, 1 close
@@ -230,9 +230,12 @@ class Shim:
         if self.handlers.pop(fd, None) is not None:
             self.epoll.unregister(fd)
 
-    def serve(self) -> None:
+    def listen(self) -> None:
+        """Open ``attach.sock`` (before the report, so an attach right after the start finds it)."""
         self.listener = unix_listener("attach.sock")
         self.listener.setblocking(False)
+
+    def serve(self) -> None:
         self.watch(self.listener.fileno(), self.accept)
         self.watch(self.wakeup_r, self.reap)
         for fd in self.streams:
@@ -410,6 +413,10 @@ def container_dir() -> str:
                 sys.exit(0)  # the agent went away without using this spare
             line += chunk
         directory = line.decode().strip()
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, 0)  # a spare starts niced (shimctl); a container's runs normally
+        except OSError:
+            pass
     os.chdir(directory)
     null = os.open(os.devnull, os.O_RDONLY)
     log = os.open("shim.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
@@ -432,6 +439,7 @@ def main() -> None:
     except Exception as err:
         report("error " + (str(err) or type(err).__name__))
         sys.exit(1)
+    shim.listen()
     report(f"pid {shim.init_pid}")
     shim.serve()
     shim.finish()

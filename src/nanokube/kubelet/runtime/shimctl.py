@@ -2,8 +2,8 @@
 
 A shim (``shim.py``) is started per container with ``python -S`` in a session of its own, so it outlives the
 agent. ``ShimStarter.start`` returns once the shim has reported that ``runc create`` worked (or raises with
-runc's error; the report is read on the event loop, no thread); it keeps a spare shim started ahead of time to
-take the interpreter's start-up off that path, started again after each creation rather than during it. Exits are watched through a pidfd registered with the event loop (``watch_exit``), which works the same
+runc's error; the report is read on the event loop, no thread); it keeps a spare shim started ahead of time, at
+a low priority, to take the interpreter's start-up off that path. Exits are watched through a pidfd registered with the event loop (``watch_exit``), which works the same
 for a shim this agent started and for one a previous agent left behind, and costs no thread or task.
 """
 
@@ -19,6 +19,8 @@ from pathlib import Path
 from .interface import CreateContainerFailure
 
 SHIM = Path(__file__).with_name("shim.py")
+NICE = "nice"
+SPARE_NICENESS = 10
 
 
 def write_conf(directory: Path, settings: dict[str, str | bool | list[str]]) -> None:
@@ -44,8 +46,11 @@ class ShimStarter:
         self._spare: subprocess.Popen[bytes] | None = None
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([self.python, "-S", str(SHIM), "-", self.tag], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+        """A spare shim, started at a low priority (``nice``) so that its interpreter's start-up yields the
+        CPU to the container creations under way; it takes the normal priority back when given a container."""
+        return subprocess.Popen([NICE, "-n", str(SPARE_NICENESS), self.python, "-S", str(SHIM), "-", self.tag],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
 
     def _take(self, directory: Path) -> subprocess.Popen[bytes]:
         """The spare (or, if it died, a new shim), told which container it serves."""
@@ -66,6 +71,8 @@ class ShimStarter:
         """Start the shim of the container in ``directory`` (its ``shim.conf`` written) and wait for its
         report; CreateContainerFailure with runc's message if the container could not be created."""
         popen = self._take(directory)
+        if self.keep_spare:
+            self._spare = self._spawn()
         assert popen.stdout is not None
         try:
             line = await asyncio.wait_for(_read_line(popen.stdout.fileno()), timeout)
@@ -75,10 +82,6 @@ class ShimStarter:
             raise CreateContainerFailure(f"runc create did not finish in {timeout:g}s") from None
         finally:
             popen.stdout.close()
-            # The next spare starts once this container is created, so its interpreter's start-up does not
-            # compete for the CPU with the runc create the caller is waiting for.
-            if self.keep_spare and self._spare is None:
-                self._spare = self._spawn()
         kind, _, detail = line.decode(errors="replace").strip().partition(" ")
         if kind != "pid":
             await asyncio.to_thread(popen.wait)
