@@ -42,6 +42,7 @@ from .podstatus import (
     is_sidecar,
 )
 from .probes import ProbeManager, container_specs, kill_grace
+from .resources import linux_resources
 from .runtime.interface import (
     CONTAINER_KIND_LABEL,
     CONTAINER_NAME_LABEL,
@@ -298,7 +299,7 @@ class PodSyncer:
                                working_dir=spec.get("workingDir", ""), envs=envs, labels=labels,
                                annotations=annotations, log_path=f"{spec['name']}/{attempt}.log",
                                stdin=bool(spec.get("stdin")), stdin_once=bool(spec.get("stdinOnce")),
-                               tty=bool(spec.get("tty")))
+                               tty=bool(spec.get("tty")), resources=linux_resources(spec))
 
     async def _full_config(self, pod: JSON, spec: JSON, kind: str, sandbox_id: str,
                            attempt: int) -> ContainerConfig:
