@@ -212,3 +212,16 @@ async def test_a_sidecar_failing_liveness_restarts_even_in_a_never_restarting_po
             "the sidecar restarted")
         assert found["status"]["containerStatuses"][0]["restartCount"] == 0  # the app is left alone
         assert "Container proxy failed liveness probe, will be restarted" in await node.event_messages("Killing")
+
+
+async def test_a_finished_container_is_no_longer_probed() -> None:
+    async with probed_node() as node:
+        body = probed_pod("done", {"readinessProbe": exec_probe("ready")}, restart_policy="Never")
+        body["metadata"]["annotations"] = {"sim.nanokube.io/run-seconds": "0.5"}
+        await node.client.create(node.pods, "default", body)
+        await node.pod_when("done", lambda p: p["status"].get("phase") == "Succeeded", "Succeeded")
+        probed = node.runtime.execs("ready")
+        assert probed >= 1
+        await asyncio.sleep(1.2)  # longer than the probe's period
+        assert node.runtime.execs("ready") == probed
+        assert await node.event_messages("Unhealthy") == []

@@ -203,7 +203,7 @@ class ProbeManager:
         if entry.pod["metadata"].get("deletionTimestamp") and worker.kind is not ProbeKind.READINESS:
             worker.on_hold = True  # a Pod shutting down is not restarted for failing liveness
             return
-        if self._gated(worker):
+        if self._gated(worker) or not await self._running(worker):
             return
         try:
             result = await run_probe_action(self.runtime, worker.probe, worker.spec, worker.container.id,
@@ -214,6 +214,14 @@ class ProbeManager:
             return  # an errored probe leaves the verdict as it was
         await self._record(entry.pod, worker, result)
         self._count(worker, result.ok)
+
+    async def _running(self, worker: _Worker) -> bool:
+        """Whether the container still runs (an exited one is not probed; the next sync drops its worker)."""
+        try:
+            status = await self.runtime.container_status(worker.container.id)
+        except RuntimeFailure:
+            return False
+        return status.state is ContainerState.RUNNING
 
     async def _record(self, pod: JSON, worker: _Worker, result: ActionResult) -> None:
         if result.outcome is Outcome.WARNING:

@@ -142,10 +142,12 @@ class PodSyncer:
         state = await self.runtime_state(uid)
         if self._terminal(pod):
             await self._kill(pod, state, 0)
+            self._forget_probes(uid)
             return None
         wake = _Wake()
         if state.containers and state.ready_sandbox() is None and self._finished(pod, state):
             # Done for good (its sandbox already released): report, never start it again.
+            self._forget_probes(uid)
             self.status.set_status(pod, self._generate(pod, state, wake, terminal=False))
             return None
         if await self._kill_unhealthy(pod, state):
@@ -181,8 +183,7 @@ class PodSyncer:
             await self.runtime.remove_pod_sandbox(sandbox.id)
         if self.volumes is not None:
             await self.volumes.cleanup(uid)
-        if self.probes is not None:
-            self.probes.forget(uid)
+        self._forget_probes(uid)
         self._memory.pop(uid, None)
         self.backoff.forget(uid)
         self.status.forget(uid)
@@ -230,6 +231,10 @@ class PodSyncer:
     def _update_probes(self, pod: JSON, state: PodRuntimeState) -> None:
         if self.probes is not None:
             self.probes.update(pod, state, self._pod_ip(pod, state))
+
+    def _forget_probes(self, uid: str) -> None:
+        if self.probes is not None:
+            self.probes.forget(uid)
 
     def _pod_ip(self, pod: JSON, state: PodRuntimeState) -> str:
         if pod["spec"].get("hostNetwork"):
