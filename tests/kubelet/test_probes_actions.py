@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from test_probes_helpers import ScriptedRuntime
@@ -30,6 +32,7 @@ from nanokube.kubelet.runtime.interface import (
     PodSandboxMetadata,
     RuntimeFailure,
 )
+from nanokube.util.certs import ensure_pki
 
 
 def free_port() -> int:
@@ -157,3 +160,24 @@ async def test_exec_outcome_output_and_timeout() -> None:
     assert (await run_exec(runtime, cid, ["other"], 1)).outcome is Outcome.SUCCESS
     timed_out = await run_exec(TimingOut(), cid, ["sh", "-c", "sleep 9"], 1)
     assert (timed_out.outcome, timed_out.output) == (Outcome.FAILURE, 'command "sh -c sleep 9" timed out')
+
+
+async def test_https_probes_do_not_verify_the_certificate(tmp_path: Path) -> None:
+    pki = ensure_pki(tmp_path, ["127.0.0.1"])  # signed by a CA the prober has never seen
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecure")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        action = {"scheme": "HTTPS", "port": port, "path": "/"}
+        result = await run_probe_action(ScriptedRuntime(), {"httpGet": action}, {"name": "web"}, "", "127.0.0.1")
+    finally:
+        server.close()
+    assert (result.outcome, result.output) == (Outcome.SUCCESS, "secure")
