@@ -1,7 +1,7 @@
 """Probes and lifecycle hooks on the real node, through the real kubectl: a failing liveness probe restarts a
 container, an httpGet readiness probe against python's http.server takes a Pod in and out of Ready (and its
-Service's endpoint with it), and postStart and preStop hooks run in the container (preStop while its main
-process still lives) before it is stopped.
+Service's endpoint with it), a startup probe holds readiness back until it passes, and postStart and preStop
+hooks run in the container (preStop while its main process still lives) before it is stopped.
 
 Runs `nanokube up --node native` as test_native_node does (root, runc, CNI; fails, not skips, without them)."""
 
@@ -59,6 +59,25 @@ spec:
     livenessProbe:
       tcpSocket: {port: 8080}
       initialDelaySeconds: 2
+      periodSeconds: 1
+"""
+
+SLOW_START = """
+apiVersion: v1
+kind: Pod
+metadata: {name: slow-start}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: nanokube.io/host
+    command: [sleep, "3600"]
+    startupProbe:
+      exec: {command: [test, -f, /tmp/started]}
+      periodSeconds: 1
+      failureThreshold: 60
+    readinessProbe:
+      exec: {command: ["true"]}
       periodSeconds: 1
 """
 
@@ -156,6 +175,19 @@ def _endpoints(c: Cluster) -> tuple[list[str], list[str]]:
     subsets = json.loads(c.kubectl("get", "endpoints", "web", "-o", "json").stdout).get("subsets") or []
     ready = [a["ip"] for s in subsets for a in s.get("addresses") or []]
     return ready, [a["ip"] for s in subsets for a in s.get("notReadyAddresses") or []]
+
+
+def test_a_startup_probe_holds_readiness_back_until_it_passes(node_cluster: Cluster) -> None:
+    c = node_cluster
+    c.kubectl("apply", "-f", "-", input=SLOW_START)
+    _wait(lambda: "Startup probe failed: " in _events(c, "slow-start", "Unhealthy"), "the startup probe failing")
+    status = _pod(c, "slow-start")["status"]["containerStatuses"][0]
+    assert "running" in status["state"] and status["started"] is False and status["ready"] is False
+    c.kubectl("exec", "slow-start", "--", "touch", "/tmp/started")
+    _wait(lambda: _ready_column(c, "slow-start") == "1/1", "READY 1/1 once started and probed ready")
+    status = _pod(c, "slow-start")["status"]["containerStatuses"][0]
+    assert status["started"] is True and status["restartCount"] == 0
+    c.kubectl("delete", "pod", "slow-start", "--timeout=60s")
 
 
 def test_post_start_and_pre_stop_hooks_run_in_the_container(node_cluster: Cluster, tmp_path: Path) -> None:
