@@ -4,14 +4,14 @@
 (``actions.py``): ``exec`` runs the command in the container (non-zero exit fails), ``httpGet`` sends one GET
 (only a connection failure fails; the status code is not looked at, as the kubelet's), ``sleep`` waits.
 ``run`` returns "" on success or the kubelet's message for the failure (``Exec lifecycle hook ([sh -c exit 1])
-for Container "web" in Pod "web_default(uid)" failed - error: ..., message: "..."``), which the syncer puts in a
-``FailedPostStartHook``/``FailedPreStopHook`` Event. Waiting for a hook is bounded by the caller: the syncer
-gives preStop what is left of the grace period (``pre_stop``) and lets postStart run to completion, as the
-kubelet does.
+for Container "web" in Pod "web_default(uid)" failed - error: ..., message: "..."``): a failed postStart's
+message becomes the container's ``PostStartHookError`` waiting message; Events only say ``PostStartHook failed``
+/ ``PreStopHook failed``, as the kubelet's (a hook's output may hold secrets).
 
-``ContainerLifecycle`` is the syncer's side of it: postStart after a start (a failure kills the container,
-with ``FailedPostStartHook``/``Killing`` Events), preStop before every stop (``FailedPreStopHook`` on failure),
-the time the hook took taken off the grace period as the kubelet's ``killContainer`` does.
+``ContainerLifecycle`` is the syncer's side of it: postStart after a start, run to completion (a failure kills
+the container, with ``FailedPostStartHook`` and ``Killing`` Events); preStop before every graceful stop, waited
+for at most the grace period, the whole seconds it took taken off the grace the stop gets (at least 2 s left),
+as the kubelet's ``killContainer`` does.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def go_slice(items: list[str]) -> str:
 
 
 def pod_ref(pod: JSON) -> str:
+    """The kubelet's format.Pod: ``name_namespace(uid)``."""
     meta = pod["metadata"]
     return f"{meta['name']}_{meta.get('namespace', '')}({meta['uid']})"
 

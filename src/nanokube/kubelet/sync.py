@@ -31,7 +31,7 @@ from typing import Any
 from nanokube.client.events import EventRecorder
 
 from .backoff import Backoff, go_duration
-from .hooks import ContainerLifecycle, HookRunner
+from .hooks import ContainerLifecycle, HookRunner, pod_ref
 from .podenv import ContainerConfigFailure, EnvResolver, PodContext
 from .podfiles import pod_hostname
 from .podstatus import (
@@ -77,12 +77,6 @@ def always_ready(pod: JSON, spec: JSON, status: ContainerStatus, now: float) -> 
 
 def should_restart(policy: str, exit_code: int) -> bool:
     return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
-
-
-def pod_ref(pod: JSON) -> str:
-    """kubelet's format.Pod: ``name_namespace(uid)``."""
-    meta = pod["metadata"]
-    return f"{meta['name']}_{meta.get('namespace', '')}({meta['uid']})"
 
 
 @dataclass
