@@ -19,6 +19,7 @@ from native_helpers import Native, busybox, force_clean, leftovers, make_native,
 
 from nanokube.kubelet.network import netns
 from nanokube.kubelet.runtime.interface import ContainerState, StartContainerFailure
+from nanokube.kubelet.runtime.rootfs import mount, mounted, unmount
 from nanokube.kubelet.runtime.shimctl import release_init
 
 pytestmark = pytest.mark.timeout(60)
@@ -126,3 +127,20 @@ async def test_many_namespaces_at_once() -> None:
     finally:
         for name in names:
             await netns.delete(name)
+
+
+def test_unmount_takes_off_stacked_mounts_and_tolerates_none(tmp_path: Path) -> None:
+    require_native()
+    target = tmp_path / "m"
+    target.mkdir()
+    for n in range(2):
+        mount("tmpfs", target, "tmpfs", 0, f"size=1m,mode=0755,nr_inodes={100 + n}")
+    try:
+        assert mounted(target)
+        unmount(target)
+        assert not mounted(target)
+        unmount(target)  # not a mount point: nothing to do
+        unmount(tmp_path / "missing")
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
