@@ -4,6 +4,7 @@ equals the rule set computed from scratch (the nft runner only records: no kerne
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 from nanokube.proxy.nftables import NftablesBackend
@@ -53,3 +54,24 @@ async def test_random_changes_keep_the_applied_view_exact() -> None:
         assert backend.applied == backend.ruleset(snap), f"step {step}"
     assert runner.scripts[0].startswith("add table ip nkt\ndelete table ip nkt")
     assert all(not s.startswith("add table") for s in runner.scripts[1:])  # one full load, then differences
+
+
+async def test_removed_udp_endpoints_have_their_conntrack_entries_deleted(tmp_path: Path) -> None:
+    log = tmp_path / "calls"
+    fake = tmp_path / "conntrack"
+    fake.write_text(f"#!/bin/sh\necho \"$@\" >> {log}\n")
+    fake.chmod(0o755)
+    backend = NftablesBackend("nkt", command=("true",), conntrack=(str(fake),))
+    backend.runner = Recording()
+    dns = service("dns", ports=[{"port": 53, "protocol": "UDP"}])
+    web = service("web", "10.43.0.11")
+    ctx = NodeContext("n1")
+
+    def snap(dns_ips: list[str], web_ips: list[str], rv: str) -> Snapshot:
+        slices = [slice_("dns", [endpoint(ip) for ip in dns_ips], port=53, protocol="UDP", rv=rv),
+                  slice_("web", [endpoint(ip) for ip in web_ips], rv=rv)]
+        return Snapshot({"default/dns": dns, "default/web": web}, group_slices(slices), ctx)
+
+    await backend.sync(snap(["10.42.0.5", "10.42.0.6"], ["10.42.0.7"], "1"))
+    await backend.sync(snap(["10.42.0.6"], [], "2"))  # one DNS endpoint and the TCP one go
+    assert log.read_text().splitlines() == ["-D -p udp --reply-src 10.42.0.5"]

@@ -185,3 +185,13 @@ async def test_udp_is_relayed(backends: Backends) -> None:
             transport.close()
     finally:
         await proxy.cleanup()
+
+
+def test_choose_backend_takes_userspace_when_asked() -> None:
+    from nanokube.proxy.backends import choose_backend
+    from nanokube.proxy.nftables import NftablesBackend, nft_available
+
+    backend, what = choose_backend("nkt", userspace=True)
+    assert isinstance(backend, UserspaceBackend) and what.startswith("userspace (asked for)")
+    backend, what = choose_backend("nkt")
+    assert isinstance(backend, NftablesBackend) == nft_available()[0], what
