@@ -109,3 +109,30 @@ def test_node_addresses_skip_hostnames_and_ipv6() -> None:
     node = {"status": {"addresses": [{"type": "Hostname", "address": "n1"}, {"type": "ExternalIP", "address": "1.2.3.4"},
                                      {"type": "InternalIP", "address": "fd00::1"}]}}
     assert node_addresses(node) == ("1.2.3.4",) and node_addresses(None) == ()
+
+
+async def test_a_selectorless_service_with_hand_made_endpoints_gets_rules() -> None:
+    from nanokube.controllers.endpointslicemirroring import EndpointSliceMirroringController
+    from nanokube.proxy.rules import build_ruleset
+
+    async with InProcessCluster() as cluster:
+        services = cluster.resource("", "v1", "services")
+        endpoints = cluster.resource("", "v1", "endpoints")
+        await cluster.client.create(services, "default", {"metadata": {"name": "ext"},
+                                                          "spec": {"ports": [{"port": 80, "targetPort": 9000}]}})
+        await cluster.client.create(endpoints, "default", {"metadata": {"name": "ext"}, "subsets": [
+            {"addresses": [{"ip": "192.0.2.50"}], "ports": [{"port": 9000}]}]})
+        stop = asyncio.Event()
+        mirroring = asyncio.create_task(EndpointSliceMirroringController(cluster.client).run(stop=stop))
+        backend = Recorder()
+        try:
+            async with proxier(cluster, backend):
+                def programmed() -> bool:
+                    snap = backend.snapshots[-1]
+                    rules = build_ruleset(snap.services.values(), snap.slices, snap.ctx)
+                    return any(r.endswith("dnat to 192.0.2.50:9000") for body in rules.chains.values() for r in body)
+
+                await until(programmed, "a DNAT to the hand-made endpoint")
+        finally:
+            stop.set()
+            await mirroring
