@@ -32,6 +32,7 @@ from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
 from nanokube.controllers.volumes import VolumeSettings
 from nanokube.dns.server import DNSServer, DNSSettings
 from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_available
+from nanokube.kubelet.runtime.process_node import ProcessNode
 from nanokube.kubelet.server import KubeletServer, KubeletServerSettings
 from nanokube.kubelet.sim import SimSettings, Simulator
 from nanokube.proxy.nftables import NftablesBackend, nft_available
@@ -129,18 +130,21 @@ async def _logged(work: Awaitable[None], what: str) -> None:
 
 
 class ControlPlane:
-    def _local_node(self, client: LocalClient, token: str) -> LocalNode | None:
+    def _local_node(self, client: LocalClient, token: str) -> LocalNode | ProcessNode | None:
         mode = self.settings.node
         if mode == "none":
             return None
+        s = self.settings
         ok, why = native_available()
-        if not ok:
+        if mode == "process" or not ok:
             if mode == "native":
                 raise StartupError(f"cannot run the local node with real containers: {why}. Run as root after "
                                    "`make up` installed runc and the CNI plugins, or use --node none.")
-            self.progress(f"no local node: {why} (use --sim-nodes N for simulated ones)")
-            return None
-        s = self.settings
+            if mode == "auto":
+                self.progress(f"WARNING: no real containers here ({why}): the local node falls back to the process "
+                              "runtime (plain processes, NOT isolated; --node none for no local node)")
+            return ProcessNode(client, LocalNodeSettings(data_dir=s.data_dir, name=s.node_name,
+                                                         pod_cidr=s.node_pod_cidr, kubelet_token=token))
         # Agents reach this node where they reach the API server, when that is a specific address.
         address = s.host if s.host not in ("0.0.0.0", "::", "") and not s.host.startswith("127.") else ""
         return LocalNode(client, LocalNodeSettings(data_dir=s.data_dir, name=s.node_name, pod_cidr=s.node_pod_cidr,
@@ -243,7 +247,8 @@ class ControlPlane:
             local = self._local_node(client, kubelet_token)
             if local is not None:
                 tasks.append(asyncio.create_task(local.run(stop=stop), name="local-node"))
-                self.progress(f"local node: {local.name} (real containers with runc, pod network "
+                self.progress(f"local node: {local.name} ({local.summary})" if isinstance(local, ProcessNode) else
+                              f"local node: {local.name} (real containers with runc, pod network "
                               f"{local.settings.pod_cidr})")
                 proxy = self._proxy(client, local.name)
                 if proxy is not None:

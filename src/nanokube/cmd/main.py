@@ -35,9 +35,10 @@ def _cluster_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fast-failover", action="store_true",
                    help="demo preset: --node-grace-period 10 --pod-toleration-seconds 5, so a dead node's "
                         "Pods come back elsewhere in about 20 s instead of about 6 minutes")
-    p.add_argument("--node", choices=("auto", "native", "none"), default="auto",
-                   help="the local node: native runs real containers with runc (needs root), none runs no node "
-                        "here; auto (default) is native when this machine can")
+    p.add_argument("--node", choices=("auto", "native", "process", "none"), default="auto",
+                   help="the local node: native runs real containers with runc (needs root), process runs them as "
+                        "plain processes (no root, NOT isolated), none runs no node here; auto (default) is native "
+                        "when this machine can, else process")
     p.add_argument("--node-name", default="", help="the local node's name (default: the host name)")
     p.add_argument("--node-pod-cidr", default="10.42.0.0/24", metavar="CIDR",
                    help="the local node's Pod addresses (default 10.42.0.0/24)")

@@ -28,12 +28,13 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nanokube import __version__
@@ -89,10 +90,19 @@ ISOLATION_WARNING = ("process runtime: containers are plain processes of this ho
 log = logging.getLogger(__name__)
 
 
+def shim_python() -> str:
+    """An interpreter this user may run for the shims (they need only the standard library): this one, else
+    the system's python3 (a virtualenv under another user's home may be usable only through its symlink)."""
+    for candidate in (sys.executable, shutil.which("python3") or ""):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return sys.executable
+
+
 @dataclass
 class ProcessSettings:
     state_dir: Path  # <data dir>/process-node
-    python: str = sys.executable  # runs the shims
+    python: str = field(default_factory=shim_python)  # runs the shims
     start_timeout: float = 30.0
     spare_shim: bool = True
 
@@ -381,10 +391,6 @@ class ProcessRuntime:
             await c.exited.wait()
             return c.status.exit_code
 
-        for _ in range(100):  # the shim opens attach.sock just after it reports the process started
-            if (c.dir / "attach.sock").exists() or c.exited.is_set():
-                break
-            await asyncio.sleep(0.01)
         return await attach(c.dir, c.tty, exit_code)
 
     async def port_forward(self, sandbox_id: str, port: int) -> PortStream:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from . import process_io as io
 from .interface import SandboxState
-from .shimctl import ShimStarter
+from .shimctl import NICE, SPARE_NICENESS, ShimStarter
 from .state import Container, Sandbox, lost_shim, read_json, remove_container_dir, write_json
 
 if TYPE_CHECKING:
@@ -34,7 +35,10 @@ PROCESS_SHIM = Path(__file__).with_name("process_shim.py")
 
 class ProcessShimStarter(ShimStarter):
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([self.python, "-S", str(PROCESS_SHIM), "-", self.tag], stdin=subprocess.PIPE,
+        """A spare process shim, niced as the native spare is when it can take the normal priority back when
+        used (only root may lower its niceness; otherwise the containers would run niced)."""
+        nice = [NICE, "-n", str(SPARE_NICENESS)] if os.geteuid() == 0 else []
+        return subprocess.Popen([*nice, self.python, "-S", str(PROCESS_SHIM), "-", self.tag], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
 
 

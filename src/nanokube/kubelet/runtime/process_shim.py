@@ -19,7 +19,6 @@ What it reads in CONTAINER_DIR besides ``shim.conf`` (``log_path``, ``tty``, ``s
 
 import _signal
 import os
-import sys
 
 if __package__:
     from . import shim as base
@@ -71,6 +70,10 @@ def child_exec(argv: list, env: dict, cwd: str, stdio: tuple, tty: int, err_w: i
 
 
 class ProcessShim(base.Shim):
+    def __init__(self, conf: dict) -> None:
+        super().__init__(conf)
+        os.set_blocking(self.wakeup_r, False)  # the process may still run when the loop first looks for exits
+
     def create(self) -> None:
         conf = self.conf
         argv = read_nul("argv")
@@ -162,21 +165,10 @@ def children(parent: str) -> list:
 
 
 def main() -> None:
-    base.ctypes.CDLL(None).prctl(base.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    base.container_dir()
-    shim = ProcessShim(base.read_conf("shim.conf"))
-    os.set_blocking(shim.wakeup_w, False)
-    os.set_blocking(shim.wakeup_r, False)  # the process may still run when the loop first looks for exits
-    _signal.set_wakeup_fd(shim.wakeup_w)
-    _signal.signal(_signal.SIGCHLD, lambda _s, _f: None)
-    try:
-        shim.create()
-    except Exception as err:
-        base.report("error " + (str(err) or type(err).__name__))
-        sys.exit(1)
-    base.report(f"pid {shim.init_pid}")
-    shim.serve()
-    shim.finish()
+    """The native shim's main with this class: ``shim.main`` builds a ``shim.Shim``, so that name is pointed
+    here first (this process runs one shim and nothing else)."""
+    base.Shim = ProcessShim  # type: ignore[misc]
+    base.main()
 
 
 if __name__ == "__main__":
