@@ -35,7 +35,7 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  fi; \
 	else \
-	  echo "note: not root on Debian; skipping $(SYSTEM_PACKAGES) (real containers need root; simulated nodes work)"; \
+	  echo "WARNING: not root on Debian; skipping $(SYSTEM_PACKAGES): real containers need root, so \`make up\` falls back to the process runtime (Pods run as plain processes of this user, NOT isolated, each on its own 127.x address)"; \
 	fi
 
 up: deps
