@@ -111,3 +111,18 @@ async def test_a_failed_transaction_is_followed_by_a_full_rebuild(pair: NetPair,
         assert pair.connect("10.43.0.10", 80) == ["b"]
     finally:
         await backend.cleanup()
+
+
+async def test_verify_notices_a_removed_table(pair: NetPair) -> None:
+    backend = NftablesBackend(TABLE, netns=f"/run/netns/{pair.client}")
+    try:
+        web = service("web")
+        await backend.sync(snap([web], two_ports("web", 8080)))
+        assert await backend.verify()
+        await run_nft(pair.nft(), f"delete table ip {TABLE}\n")
+        assert not await backend.verify()
+        await backend.sync(snap([web], two_ports("web", 8080)))  # nothing changed, but it is all replaced
+        assert pair.connect("10.43.0.10", 80) == ["a"]
+    finally:
+        await backend.cleanup()
+        backend.close()

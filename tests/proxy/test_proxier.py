@@ -17,6 +17,13 @@ class Recorder:
         self.snapshots: list[Snapshot] = []
         self.cleaned = False
         self.fail_next = 0
+        self.intact = True
+        self.verified = 0
+
+    async def verify(self) -> bool:
+        self.verified += 1
+        intact, self.intact = self.intact, True
+        return intact
 
     async def sync(self, snap: Snapshot) -> None:
         if self.fail_next:
@@ -136,3 +143,13 @@ async def test_a_selectorless_service_with_hand_made_endpoints_gets_rules() -> N
         finally:
             stop.set()
             await mirroring
+
+
+async def test_when_quiet_the_backend_verifies_and_a_broken_one_is_synced_again() -> None:
+    async with InProcessCluster() as cluster:
+        backend = Recorder()
+        async with proxier(cluster, backend, resync_period=0.05):
+            await until(lambda: backend.verified >= 2, "verification while nothing changes")
+            synced = len(backend.snapshots)
+            backend.intact = False
+            await until(lambda: len(backend.snapshots) > synced, "a sync after a failed verification")

@@ -67,6 +67,8 @@ def _load() -> ctypes.CDLL | None:
     lib.nft_ctx_buffer_error.argtypes = [ctypes.c_void_p]
     lib.nft_ctx_get_error_buffer.argtypes = [ctypes.c_void_p]
     lib.nft_ctx_get_error_buffer.restype = ctypes.c_char_p
+    lib.nft_ctx_get_output_buffer.argtypes = [ctypes.c_void_p]
+    lib.nft_ctx_get_output_buffer.restype = ctypes.c_char_p
     lib.nft_run_cmd_from_buffer.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     return lib
 
@@ -91,8 +93,10 @@ class LibNftables:
         self.lib.nft_ctx_buffer_error(self.ctx)
 
     def _run(self, script: str) -> None:
-        if self.lib.nft_run_cmd_from_buffer(self.ctx, script.encode()) != 0:
-            message = self.lib.nft_ctx_get_error_buffer(self.ctx) or b"nft failed"
+        failed = self.lib.nft_run_cmd_from_buffer(self.ctx, script.encode()) != 0
+        self.lib.nft_ctx_get_output_buffer(self.ctx)  # reading the buffers empties them
+        message = self.lib.nft_ctx_get_error_buffer(self.ctx) or b"nft failed"
+        if failed:
             raise NftError(message.decode(errors="replace").strip())
 
     async def run(self, script: str) -> None:

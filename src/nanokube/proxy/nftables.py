@@ -115,6 +115,18 @@ class NftablesBackend:
                                                         stderr=asyncio.subprocess.DEVNULL)
             await proc.wait()
 
+    async def verify(self) -> bool:
+        """False (and a full replacement on the next sync) when the table or its hooked chains are gone."""
+        if self.applied is None:
+            return False
+        try:  # one command per call: nft 1.0.6 fails a buffer of several list commands
+            for what in ("chain", "nat-prerouting"), ("chain", "filter-output"), ("map", "service-ips"):
+                await self.runner.run(f"list {what[0]} ip {self.table} {what[1]}\n")
+        except NftError:
+            self.applied = None
+            return False
+        return True
+
     async def cleanup(self) -> None:
         """Remove the table and everything in it (nothing left behind after shutdown)."""
         await self.runner.run(f"add table ip {self.table}\ndelete table ip {self.table}\n")

@@ -4,7 +4,8 @@
 addresses take node-port traffic unless ``ProxySettings.node_ips`` names them) and hands a ``Snapshot`` to a
 backend (``NftablesBackend`` or ``UserspaceBackend``). Informer events only mark the state dirty; the loop
 waits ``coalesce`` seconds after the first change and at least ``min_interval`` between syncs, so a burst of
-changes is one apply. A failed sync is retried with back-off. On the way out ``run`` calls the backend's
+changes is one apply. A failed sync is retried with back-off. After ``resync_period`` quiet seconds the backend's
+``verify`` (when it has one) checks the rules are still in the kernel; if not, the next sync replaces them. On the way out ``run`` calls the backend's
 ``cleanup`` (the node's rules go with it). ``synced`` is set after the first successful sync;
 ``on_synced(revision)`` is called after each, with the count of changes seen so far (benchmarks use it).
 """
@@ -40,6 +41,7 @@ class ProxySettings:
     coalesce: float = 0.005  # seconds to wait after the first change of a burst
     min_interval: float = 0.01  # seconds between two syncs
     cleanup_on_exit: bool = True
+    resync_period: float = 30.0  # seconds without changes after which the backend checks its rules are intact
 
 
 def node_addresses(node: JSON | None) -> tuple[str, ...]:
@@ -105,6 +107,18 @@ class Proxier:
                 w.cancel()
         return event.is_set() and not stop.is_set()
 
+    async def _verify(self) -> None:
+        """Quiet for a while: let the backend check the kernel still holds its rules (it rebuilds if not)."""
+        verify = getattr(self.backend, "verify", None)
+        if verify is None:
+            return
+        try:
+            if not await verify():
+                log.warning("proxy: the rules were changed behind our back; replacing them")
+                self._dirty.set()
+        except Exception as err:
+            log.warning("proxy: cannot verify the rules (%s)", err)
+
     async def _loop(self, stop: asyncio.Event) -> None:
         ready = asyncio.Event()
 
@@ -121,8 +135,11 @@ class Proxier:
         delay = 0.1
         self._dirty.set()
         while not stop.is_set():
-            if not await self._wait(self._dirty, stop):
-                return
+            if not await self._wait(self._dirty, stop, self.settings.resync_period):
+                if stop.is_set():
+                    return
+                await self._verify()
+                continue
             await asyncio.sleep(self.settings.coalesce)
             self._dirty.clear()
             seen = self.changes
