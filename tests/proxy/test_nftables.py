@@ -126,3 +126,15 @@ async def test_verify_notices_a_removed_table(pair: NetPair) -> None:
     finally:
         await backend.cleanup()
         backend.close()
+
+
+async def test_internal_traffic_policy_local_keeps_to_this_nodes_endpoints(pair: NetPair) -> None:
+    backend = NftablesBackend(TABLE, command=pair.nft())
+    try:
+        svc = service("loc", "10.43.0.40", internalTrafficPolicy="Local")
+        here = slice_("loc", [endpoint(SERVER_IP, "n1")], port=8080, name="loc-a")
+        there = slice_("loc", [endpoint(SERVER_IP, "n2")], port=8081, name="loc-b")
+        await backend.sync(snap([svc], [here, there]))
+        assert set(pair.connect("10.43.0.40", 80, 20)) == {"a"}
+    finally:
+        await backend.cleanup()

@@ -114,7 +114,8 @@ async def test_a_failed_sync_is_retried() -> None:
 
 def test_node_addresses_skip_hostnames_and_ipv6() -> None:
     node = {"status": {"addresses": [{"type": "Hostname", "address": "n1"}, {"type": "ExternalIP", "address": "1.2.3.4"},
-                                     {"type": "InternalIP", "address": "fd00::1"}]}}
+                                     {"type": "InternalIP", "address": "fd00::1"},
+                                     {"type": "InternalIP", "address": "1.2.3.5 } ; flush ruleset"}]}}
     assert node_addresses(node) == ("1.2.3.4",) and node_addresses(None) == ()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,10 +46,17 @@ class ProxySettings:
 
 
 def node_addresses(node: JSON | None) -> tuple[str, ...]:
+    """The Node's IPv4 InternalIP and ExternalIP addresses (anything else, or malformed, is skipped: these
+    strings end up in nft scripts)."""
     found = []
     for addr in ((node or {}).get("status") or {}).get("addresses") or []:
-        if addr.get("type") in ("InternalIP", "ExternalIP") and ":" not in str(addr.get("address", "")):
-            found.append(addr["address"])
+        if addr.get("type") not in ("InternalIP", "ExternalIP"):
+            continue
+        try:
+            if ipaddress.ip_address(str(addr.get("address", ""))).version == 4:
+                found.append(str(addr["address"]))
+        except ValueError:
+            continue
     return tuple(found)
 
 
