@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster, eventually, unique
+from .cluster import KUBECTL, Cluster, eventually, unique
 
 POD_CIDR = "10.42.108.0/24"
 LOOPBACK_RANGE = ipaddress.ip_network("127.42.108.0/24")
@@ -47,12 +47,13 @@ spec:
 """
 
 _wait = partial(eventually, timeout=60.0, interval=0.3)
+UP_ARGS = ("--node", "process", "--node-pod-cidr", POD_CIDR, "--node-name", unique("proc"))
 
 
 @pytest.fixture(scope="module")
 def process_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     c = Cluster(tmp_path_factory.mktemp("process"))
-    c.start("--node", "process", "--node-pod-cidr", POD_CIDR, "--node-name", unique("proc"))
+    c.start(*UP_ARGS)
     try:
         yield c
     finally:
@@ -144,6 +145,36 @@ def test_pods_serve_the_same_port_on_their_own_addresses(process_cluster: Cluste
     _wait(lambda: not marked_pids(marks["web-b"]), "the second Pod's processes to be gone", timeout=20)
     containers = c.data_dir / "process-node" / "containers"
     _wait(lambda: not any(containers.iterdir()), "the container records to be removed", timeout=20)
+
+
+def test_pods_survive_a_restart_and_port_forward_reaches_them(process_cluster: Cluster) -> None:
+    c = process_cluster
+    mark = unique("mark")
+    c.kubectl("apply", "-f", "-", input=WEB % {"name": "keep", "mark": mark})
+    c.kubectl("wait", "--for=condition=Ready", "pod/keep", "--timeout=60s")
+    before = marked_pids(mark)
+    c.stop()
+    assert marked_pids(mark) == before, "stopping nanokube touched the Pod's processes"
+    c.start(*UP_ARGS)
+    _wait(lambda: _json(c, "get", "pod", "keep")["status"].get("containerStatuses"), "the Pod's status")
+    c.kubectl("wait", "--for=condition=Ready", "pod/keep", "--timeout=60s")
+    status = _json(c, "get", "pod", "keep")["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 0 and "running" in status["state"]
+    assert marked_pids(mark) == before, "the restarted node did not re-adopt the running process"
+    forward = subprocess.Popen([KUBECTL, "--kubeconfig", str(c.kubeconfig), "port-forward", "pod/keep", ":8080"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()  # Forwarding from 127.0.0.1:PORT -> 8080
+        assert "Forwarding from 127.0.0.1:" in line, line
+        port = int(line.split("127.0.0.1:", 1)[1].split()[0])
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read()
+        assert b"Directory listing" in body
+    finally:
+        forward.terminate()
+        forward.wait(10)
+    c.kubectl("delete", "pod", "keep", "--timeout=60s")
+    _wait(lambda: not marked_pids(mark), "the Pod's processes to be gone", timeout=20)
 
 
 # -- not root ---------------------------------------------------------------------------------------------
