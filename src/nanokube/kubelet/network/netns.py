@@ -118,13 +118,21 @@ def list_names(prefix: str = "", netns_dir: str = NETNS_DIR) -> list[str]:
     return sorted(n for n in names if n.startswith(prefix) and is_mounted(os.path.join(netns_dir, n)))
 
 
+_MOUNTED_DIRS: set[str] = set()  # a cache: netns dirs seen mounted (iproute2 never unmounts them)
+
+
 def dir_is_mounted(netns_dir: str = NETNS_DIR) -> bool:
     """True once ``ip netns`` has made ``netns_dir`` its own (shared) mount point."""
+    if netns_dir in _MOUNTED_DIRS:
+        return True
     try:
         with open("/proc/self/mountinfo", encoding="utf-8") as f:
-            return any(line.split()[4] == netns_dir for line in f)
+            found = any(line.split()[4] == netns_dir for line in f)
     except OSError:
         return False
+    if found:
+        _MOUNTED_DIRS.add(netns_dir)
+    return found
 
 
 async def prepare(probe_name: str, *, timeout: float = 30.0) -> None:
@@ -145,11 +153,25 @@ async def prepare(probe_name: str, *, timeout: float = 30.0) -> None:
     await delete(probe_name, timeout=timeout)
 
 
-def _make(ns_path: str, bring_lo_up: bool) -> None:
-    """On the unshared thread: keep its namespace at ``ns_path`` (the placeholder exists), ``lo`` up."""
-    bind_namespace("net", ns_path)
+def _make(ns_path: str, bring_lo_up: bool) -> bool:
+    """On the unshared thread: keep its namespace at ``ns_path``, ``lo`` up. False when a concurrent creator
+    made it first (its namespace is used; this thread's goes with the thread)."""
+    if os.path.lexists(ns_path) and not is_mounted(ns_path):
+        os.unlink(ns_path)  # placeholder left by a crash between create and mount
+    try:
+        os.close(os.open(ns_path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
+    except FileExistsError:
+        if is_mounted(ns_path):
+            return False
+        raise OSError(f"{ns_path} appeared meanwhile") from None
+    try:
+        bind_namespace("net", ns_path)
+    except OSError:
+        os.unlink(ns_path)
+        raise
     if bring_lo_up:
         loopback_up()
+    return True
 
 
 async def create(name: str, *, loopback_up: bool = True, timeout: float = 30.0) -> str:
@@ -161,18 +183,11 @@ async def create(name: str, *, loopback_up: bool = True, timeout: float = 30.0) 
         return ns_path
     if not dir_is_mounted():  # /run/netns is not ready for in-process namespaces: iproute2 makes it so
         await prepare(f"{name[:200]}-prep", timeout=timeout)
-    if os.path.lexists(ns_path):
-        os.unlink(ns_path)  # placeholder left by a crash between create and mount
-    try:
-        os.close(os.open(ns_path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0))
-    except FileExistsError:
-        if is_mounted(ns_path):  # a concurrent creator won the race: fine
-            return ns_path
-        raise NetworkError(f"creating network namespace {name}: {ns_path} appeared meanwhile") from None
     try:
         await in_own_namespaces(CLONE_NEWNET, lambda: _make(ns_path, loopback_up))
     except OSError as e:
-        _remove(ns_path)
+        if is_mounted(ns_path):  # the namespace was made, lo was not brought up: leave nothing half-done
+            _remove(ns_path)
         raise NetworkError(f"creating network namespace {name}: {e}") from e
     return ns_path
 

@@ -17,7 +17,9 @@
 
 Stop is SIGTERM, the grace period, then SIGKILL to the container's init (which ends its PID namespace) and
 whatever is left in its cgroup. OOM kills are read by the shim from the cgroup when the container exits.
-Blocking work (runc, mount, rmtree) runs in subprocesses or threads; small record files are written inline.
+Blocking work (runc, mount, rmtree, and on the way to a running container every file written) runs in
+subprocesses or threads: on a busy disk creating a file can take milliseconds, and in ``nanokube up`` the event
+loop it would stall is the API server's too.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from .interface import (
     SandboxState,
     StartContainerFailure,
 )
-from .rootfs import ImageStore, NodeImages, mount_overlay, resolve_user
+from .rootfs import ImageStore, NodeImages, ResolvedImage, mount_overlay, resolve_user
 from .sandbox import PodNetwork, make_pod_files, pod_hostname, remove_pod_files
 from .shimctl import ShimStarter, reap, release_init, unwatch, watch_exit, write_conf
 from .state import (
@@ -163,11 +165,11 @@ class NativeRuntime:
     async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
         sid = secrets.token_hex(32)
         d = self.sandbox_dir / sid
-        d.mkdir(mode=0o755)
+        await asyncio.to_thread(d.mkdir, mode=0o755)
         status = PodSandboxStatus(sid, config.metadata, SandboxState.NOT_READY, self.clock(),
                                   labels=config.labels, annotations=config.annotations)
         sandbox = Sandbox(config, status, d)
-        sandbox.save(creating=True)
+        await sandbox.store(creating=True)
         meta = config.metadata
         try:
             if not config.host_network:
@@ -182,7 +184,7 @@ class NativeRuntime:
             await asyncio.to_thread(remove_pod_files, d)
             raise err if isinstance(err, SandboxFailure) else SandboxFailure(str(err)) from err
         status.state = SandboxState.READY
-        sandbox.save()
+        await sandbox.store()
         self._sandboxes[sid] = sandbox
         return sid
 
@@ -253,7 +255,7 @@ class NativeRuntime:
         image = self.images.resolve(config.image)
         cid = secrets.token_hex(32)
         d = self.container_dir / cid
-        d.mkdir(mode=0o700)
+        await asyncio.to_thread(d.mkdir, mode=0o700)
         labels = dict(config.labels)
         labels.setdefault(POD_UID_LABEL, sandbox.config.metadata.uid)
         status = ContainerStatus(cid, sandbox_id, config.metadata, ContainerState.CREATED, self.clock(), image.name,
@@ -263,31 +265,36 @@ class NativeRuntime:
         c = Container(status, d, f"{self._pod_cgroup(sandbox).rstrip('/')}/{cid}", tty=config.tty)
         try:
             rootfs = await mount_overlay(image.layers, d)
-            for mount in config.mounts:
-                if not os.path.exists(mount.host_path):
-                    raise CreateContainerFailure(f'volume source "{mount.host_path}" does not exist')
-            masks = [str(self.settings.state_dir), "/var/log/pods", "/tmp", *self.settings.masked_host_paths]
-            spec = container_spec(config, image.config, rootfs=str(rootfs), cgroups_path=c.cgroups_path,
-                                  pod=PodParts(sandbox.dir, sandbox.netns, sandbox.config.host_network,
-                                               pod_hostname(sandbox.config)),
-                                  user=resolve_user(rootfs, image.config.user), masks=masks if image.host else [],
-                                  swap_accounting=Cgroup(self.cgroups, "/").swap_limit_supported())
-            write_json(d / "config.json", build_config(spec))
-            write_conf(d, {"id": cid, "runc": self.settings.runc, "root": str(self.runc_root),
-                           "log_path": status.log_path, "tty": config.tty, "stdin": config.stdin,
-                           "stdin_once": config.stdin_once,
-                           "oom_file": Cgroup(self.cgroups, c.cgroups_path).oom_files()})
-            c.save()
+            await asyncio.to_thread(self._write_bundle, c, config, sandbox, image, rootfs)
             c.popen = await self.shims.start(d, self.settings.create_timeout)
             c.shim_pid, c.shim_start = c.popen.pid, process_start_time(c.popen.pid)
         except Exception as err:
             await self._discard(c)
             raise err if isinstance(err, CreateContainerFailure) else CreateContainerFailure(str(err)) from err
-        c.save()
+        await c.store()
         self._containers[cid] = c
         self._watch(c)
         self._emit(c, EventType.CREATED)
         return cid
+
+    def _write_bundle(self, c: Container, config: ContainerConfig, sandbox: Sandbox, image: ResolvedImage,
+                      rootfs: Path) -> None:
+        """The container's ``config.json``, ``shim.conf`` and record (file work: runs on a worker thread)."""
+        for mount in config.mounts:
+            if not os.path.exists(mount.host_path):
+                raise CreateContainerFailure(f'volume source "{mount.host_path}" does not exist')
+        masks = [str(self.settings.state_dir), "/var/log/pods", "/tmp", *self.settings.masked_host_paths]
+        spec = container_spec(config, image.config, rootfs=str(rootfs), cgroups_path=c.cgroups_path,
+                              pod=PodParts(sandbox.dir, sandbox.netns, sandbox.config.host_network,
+                                           pod_hostname(sandbox.config)),
+                              user=resolve_user(rootfs, image.config.user), masks=masks if image.host else [],
+                              swap_accounting=Cgroup(self.cgroups, "/").swap_limit_supported())
+        write_json(c.dir / "config.json", build_config(spec))
+        write_conf(c.dir, {"id": c.status.id, "runc": self.settings.runc, "root": str(self.runc_root),
+                           "log_path": c.status.log_path, "tty": config.tty, "stdin": config.stdin,
+                           "stdin_once": config.stdin_once,
+                           "oom_file": Cgroup(self.cgroups, c.cgroups_path).oom_files()})
+        c.save()
 
     async def _discard(self, c: Container) -> None:
         """Undo a container: runc state, cgroup, root filesystem, directory."""
@@ -317,7 +324,7 @@ class NativeRuntime:
                 raise StartContainerFailure(str(err)) from err
             if c.status.state is ContainerState.CREATED:
                 c.status.state = ContainerState.RUNNING
-            c.save()
+            await c.store()
             self._emit(c, EventType.STARTED)
         finally:
             c.starting = False

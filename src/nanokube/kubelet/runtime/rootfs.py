@@ -280,17 +280,11 @@ def build_busybox_rootfs(dest: Path, busybox: str = "/bin/busybox") -> Path:
 async def mount_overlay(lowers: list[Path], scratch: Path) -> Path:
     """Mount ``lowers`` (top layer first) with a writable upper layer under ``scratch``; returns the mount
     point ``scratch/rootfs``. Very long layer lists are given relative to their common parent (the mount
-    option string is limited to a page)."""
+    option string is limited to a page). The directories and the mount are made on a worker thread: on a
+    busy disk they take milliseconds the event loop must not wait."""
     upper, work, target = scratch / "upper", scratch / "work", scratch / "rootfs"
-    for d in (upper, work, target):
-        d.mkdir(parents=True, exist_ok=True)
     top_first = [str(p) for p in lowers]
-    options = f"lowerdir={':'.join(top_first)},upperdir={upper},workdir={work}"
-    if len(options) < 3500:
-        try:
-            mount("overlay", target, "overlay", 0, options)
-        except OSError as err:
-            raise RuntimeFailure(f"mounting the container's root filesystem: {err}") from None
+    if await asyncio.to_thread(_mount_overlay_directly, top_first, upper, work, target):
         return target
     cwd = os.path.commonpath(top_first)  # mount(8) in that directory: paths relative to it fit the page
     options = f"lowerdir={':'.join(os.path.relpath(p, cwd) for p in top_first)},upperdir={upper},workdir={work}"
@@ -301,6 +295,21 @@ async def mount_overlay(lowers: list[Path], scratch: Path) -> Path:
     if proc.returncode != 0:
         raise RuntimeFailure(f"mounting the container's root filesystem: {stderr.decode().strip()}")
     return target
+
+
+def _mount_overlay_directly(top_first: builtins.list[str], upper: Path, work: Path, target: Path) -> bool:
+    """Make the directories and mount the overlay with mount(2); False when its options would not fit a page
+    (the caller then runs mount(8) with relative paths)."""
+    for d in (upper, work, target):
+        d.mkdir(parents=True, exist_ok=True)
+    options = f"lowerdir={':'.join(top_first)},upperdir={upper},workdir={work}"
+    if len(options) >= 3500:
+        return False
+    try:
+        mount("overlay", target, "overlay", 0, options)
+    except OSError as err:
+        raise RuntimeFailure(f"mounting the container's root filesystem: {err}") from None
+    return True
 
 
 def mount(source: str, target: Path, fstype: str, flags: int, options: str) -> None:

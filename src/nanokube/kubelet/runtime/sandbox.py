@@ -126,28 +126,36 @@ async def make_pod_files(directory: Path, config: PodSandboxConfig, ip: str, *,
                          host_hosts: Path = Path("/etc/hosts"),
                          host_resolv: Path = Path("/etc/resolv.conf")) -> None:
     """Write hosts/hostname/resolv.conf, create the IPC (and, with its own network, UTS) namespaces and the
-    shared /dev/shm tmpfs in ``directory``."""
-    hostname = pod_hostname(config)
+    shared /dev/shm tmpfs in ``directory``. All of it happens on the one short-lived thread that owns the
+    new namespaces, so the event loop never waits on the disk."""
+    hostname = None if config.host_network else pod_hostname(config)
+
+    def make() -> None:
+        _write_files(directory, config, ip, host_hosts, host_resolv)
+        _keep_namespaces(directory / "ns", hostname)
+        shm = directory / "shm"
+        shm.mkdir(exist_ok=True)
+        mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"mode=1777,size={SHM_SIZE}")
+
+    try:
+        await in_own_namespaces(CLONE_NEWIPC | (0 if config.host_network else CLONE_NEWUTS), make)
+    except OSError as err:
+        raise SandboxFailure(f"making the pod's files and namespaces: {err}") from err
+
+
+def _write_files(directory: Path, config: PodSandboxConfig, ip: str, host_hosts: Path, host_resolv: Path) -> None:
     if config.host_network:
         hosts = host_hosts.read_text() if host_hosts.exists() else hosts_file(config, "")
     else:
         hosts = hosts_file(config, ip)
     (directory / "hosts").write_text(hosts)
-    (directory / "hostname").write_text(hostname + "\n")
+    (directory / "hostname").write_text(pod_hostname(config) + "\n")
     (directory / "resolv.conf").write_text(resolv_conf(config, host_resolv))
     ns = directory / "ns"
     ns.mkdir(exist_ok=True)
     (ns / "ipc").touch()
     if not config.host_network:
         (ns / "uts").touch()
-    try:
-        await in_own_namespaces(CLONE_NEWIPC | (0 if config.host_network else CLONE_NEWUTS),
-                                lambda: _keep_namespaces(ns, None if config.host_network else hostname))
-    except OSError as err:
-        raise SandboxFailure(f"making the pod's IPC and UTS namespaces: {err}") from err
-    shm = directory / "shm"
-    shm.mkdir(exist_ok=True)
-    mount("shm", shm, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"mode=1777,size={SHM_SIZE}")
 
 
 def _keep_namespaces(ns: Path, hostname: str | None) -> None:

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +39,16 @@ from .rootfs import unmount
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Replace ``path`` atomically. No fsync: the records must survive the agent, not the machine (after a
-    reboot no container is left to re-adopt)."""
-    tmp = path.with_name(path.name + ".tmp")
+    reboot no container is left to re-adopt). The temporary name is the writing thread's own."""
+    tmp = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps(data))
     os.replace(tmp, path)
+
+
+async def store_json(path: Path, data: dict[str, Any]) -> None:
+    """``write_json`` on a worker thread: on a busy disk, creating or replacing a file can take milliseconds,
+    and the event loop (the API server's too, in ``nanokube up``) must not wait for it."""
+    await asyncio.to_thread(write_json, path, data)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -68,11 +75,17 @@ class Sandbox:
 
     def save(self, *, creating: bool = False) -> None:
         """``creating``: network setup is under way (a restarted agent tears down what it finds of it)."""
+        write_json(self.dir / "sandbox.json", self.record(creating))
+
+    async def store(self, *, creating: bool = False) -> None:
+        """``save`` off the event loop (the record is taken now, written on a thread)."""
+        await store_json(self.dir / "sandbox.json", self.record(creating))
+
+    def record(self, creating: bool = False) -> dict[str, Any]:
         status = self.status
-        write_json(self.dir / "sandbox.json", {
-            "config": dataclasses.asdict(self.config), "netns": self.netns, "creating": creating,
-            "status": {"id": status.id, "state": str(status.state), "created_at": status.created_at,
-                       "ip": status.ip, "additional_ips": list(status.additional_ips)}})
+        return {"config": dataclasses.asdict(self.config), "netns": self.netns, "creating": creating,
+                "status": {"id": status.id, "state": str(status.state), "created_at": status.created_at,
+                           "ip": status.ip, "additional_ips": list(status.additional_ips)}}
 
     @classmethod
     def load(cls, directory: Path) -> tuple[Sandbox, bool] | None:
@@ -115,11 +128,17 @@ class Container:
     exit_pending: bool = False  # the shim exited while ``runc start`` ran
 
     def save(self) -> None:
+        write_json(self.dir / "container.json", self.record())
+
+    async def store(self) -> None:
+        """``save`` off the event loop (the record is taken now, written on a thread)."""
+        await store_json(self.dir / "container.json", self.record())
+
+    def record(self) -> dict[str, Any]:
         status = dataclasses.asdict(self.status)
         status["state"] = str(self.status.state)
-        write_json(self.dir / "container.json", {
-            "status": status, "cgroups_path": self.cgroups_path, "tty": self.tty, "shim_pid": self.shim_pid,
-            "shim_start": self.shim_start})
+        return {"status": status, "cgroups_path": self.cgroups_path, "tty": self.tty, "shim_pid": self.shim_pid,
+                "shim_start": self.shim_start}
 
     @classmethod
     def load(cls, directory: Path) -> Container | None:
