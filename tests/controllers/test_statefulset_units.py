@@ -1,5 +1,5 @@
-"""The StatefulSet controller's pure parts: identity, revision hashing and history, claim retention references,
-maxUnavailable, and status arithmetic."""
+"""The StatefulSet controller's pure parts: identity, its revisions, claim retention references, maxUnavailable,
+and status arithmetic (revision hashing and ordering: test_history.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import copy
 import pytest
 from test_statefulset_helpers import sts_manifest
 
-from nanokube.controllers.statefulset import claims, identity, revisions
+from nanokube.controllers.history import HASH_LABEL
+from nanokube.controllers.statefulset import claims, identity
 from nanokube.controllers.statefulset import status as set_status
 from nanokube.controllers.statefulset.history import apply_revision, set_revision, template_patch
 from nanokube.controllers.statefulset.update import max_unavailable
@@ -61,25 +62,11 @@ def test_new_pods_below_the_partition_keep_the_current_revision(strategy: dict, 
         assert pod["spec"]["containers"][0]["image"] == ("nginx:1.25" if keep else "nginx:1.26")
 
 
-def test_fnv_and_safe_encoding_follow_go() -> None:
-    assert revisions.fnv32(b"") == 0x811C9DC5
-    assert revisions.fnv32(b"a") == 0x050C5D7E  # FNV-1, not FNV-1a (0xe40c292c)
-    assert revisions.safe_encode("0123456789") == "456789bcdf"
-
-
-def test_hash_is_stable_across_key_order_and_moves_with_collisions() -> None:
-    a = {"spec": {"template": {"x": 1, "y": [1, 2]}}}
-    b = {"spec": {"template": {"y": [1, 2], "x": 1}}}
-    assert revisions.hash_revision(a, 0) == revisions.hash_revision(b, 0)
-    assert revisions.hash_revision(a, 0) != revisions.hash_revision(a, 1)
-    assert set(revisions.hash_revision(a, 0)) <= set("bcdfghjklmnpqrstvwxz2456789")
-
-
 def test_set_revision_holds_the_template_patch() -> None:
     sts = _set()
     sts["metadata"]["annotations"] = {"note": "x"}
     revision = set_revision(sts, 3, 0)
-    hash_ = revision["metadata"]["labels"][revisions.HASH_LABEL]
+    hash_ = revision["metadata"]["labels"][HASH_LABEL]
     assert revision["metadata"]["name"] == f"web-{hash_}"
     assert revision["metadata"]["labels"]["app"] == "nginx"
     assert revision["metadata"]["annotations"] == {"note": "x"}
@@ -90,18 +77,6 @@ def test_set_revision_holds_the_template_patch() -> None:
     restored = apply_revision(changed, revision)
     assert restored["spec"]["template"] == sts["spec"]["template"]
     assert changed["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26"  # untouched
-
-
-def test_history_order_and_surplus() -> None:
-    def rev(name: str, number: int) -> dict:
-        return {"metadata": {"name": name, "creationTimestamp": "2024-01-01T00:00:00Z"}, "revision": number}
-
-    ordered = revisions.sort_revisions([rev("c", 3), rev("a", 1), rev("b", 2), rev("d", 4)])
-    assert [r["metadata"]["name"] for r in ordered] == ["a", "b", "c", "d"]
-    assert revisions.next_revision(ordered) == 5 and revisions.next_revision([]) == 1
-    assert [r["metadata"]["name"] for r in revisions.surplus(ordered, {"d", "a"}, 1)] == ["b"]
-    assert revisions.surplus(ordered, {"d"}, 3) == []
-    assert revisions.surplus(ordered, set(), -1) == []
 
 
 POLICIES = [("Retain", "Retain"), ("Delete", "Retain"), ("Retain", "Delete"), ("Delete", "Delete")]

@@ -8,50 +8,33 @@ that revision instead of creating a new one. Revisions are labelled with the tem
 each pod carries to say which revision it runs. Old revisions beyond ``revisionHistoryLimit`` that no pod uses
 any more are deleted, oldest first.
 
-The StatefulSet controller keeps revisions in the same shape (``controllers/statefulset/revisions.py``); the two
-were written side by side and share no code yet. The hash is FNV-32a over the template's canonical JSON (kube
-hashes its Go structs, which no other program can reproduce), plus ``status.collisionCount``, encoded with
-kube's vowel-free alphabet.
+The revision's shape, hash (``compute_hash``, kube's ``controller.ComputeHash`` over the template and
+``status.collisionCount``), ordering and truncation come from ``controllers/history.py``, shared with the
+StatefulSet controller; what is the DaemonSet's own stays here: the hash label pods carry, renumbering on
+rollback, merging duplicate current revisions, and bumping the collision count on a name clash.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
 from nanokube.api.errors import AlreadyExists, ApiError, NotFound
-from nanokube.api.names import safe_encode_string
 from nanokube.api.objects import deep_copy, json_equal
 from nanokube.api.registry import Resource
 from nanokube.client.interface import JSON, Client
+
+from ..history import compute_hash, new_revision, number_of, oldest_unused, template_patch
 
 log = logging.getLogger(__name__)
 HASH_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
 TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
-_FNV_OFFSET = 0x811C9DC5
-_FNV_PRIME = 0x01000193
-
-
-def _fnv32a(data: bytes, value: int = _FNV_OFFSET) -> int:
-    for byte in data:
-        value = ((value ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
-    return value
-
-
-def compute_hash(template: JSON, collision_count: int | None) -> str:
-    """The ``controller-revision-hash`` of a pod template (``controller.ComputeHash``)."""
-    value = _fnv32a(json.dumps(template, sort_keys=True, separators=(",", ":")).encode())
-    if collision_count is not None:
-        value = _fnv32a((collision_count & 0xFFFFFFFF).to_bytes(4, "little"), value)
-    return safe_encode_string(str(value))
+KIND = ("apps/v1", "DaemonSet")
 
 
 def revision_data(ds: JSON) -> JSON:
     """The patch that restores the DaemonSet's current template (``getPatch``)."""
-    template = deep_copy(((ds.get("spec") or {}).get("template")) or {})
-    template["$patch"] = "replace"
-    return {"spec": {"template": template}}
+    return template_patch(((ds.get("spec") or {}).get("template")) or {})
 
 
 def revision_matches(ds: JSON, revision: JSON) -> bool:
@@ -71,10 +54,6 @@ def template_generation(ds: JSON) -> int | None:
             return None
     generation = meta.get("generation")
     return int(generation) if generation is not None else None
-
-
-def revision_number(revision: JSON) -> int:
-    return int(revision.get("revision") or 0)
 
 
 class History:
@@ -97,11 +76,11 @@ class History:
             if HASH_LABEL not in (revision["metadata"].get("labels") or {}):
                 revision = await self._label_with_name(revision)
             (current if revision_matches(ds, revision) else old).append(revision)
-        wanted = max((revision_number(r) for r in old), default=0) + 1
+        wanted = max((number_of(r) for r in old), default=0) + 1
         if not current:
             return await self._snapshot(ds, wanted), old
         cur = await self._dedup(ds, current, pods)
-        if revision_number(cur) < wanted:
+        if number_of(cur) < wanted:
             body = deep_copy(cur)
             body["revision"] = wanted
             cur = await self.client.update(self.revisions, cur["metadata"].get("namespace", ""), body)
@@ -111,20 +90,13 @@ class History:
         """Delete the oldest revisions beyond ``revisionHistoryLimit`` that no pod (even a finished one) runs."""
         limit = (ds.get("spec") or {}).get("revisionHistoryLimit")
         extra = len(old) - int(10 if limit is None else limit)
-        if extra <= 0:
-            return
-        live = {(p["metadata"].get("labels") or {}).get(HASH_LABEL) for p in pods}
-        for revision in sorted(old, key=revision_number):
-            if extra <= 0:
-                break
-            if (revision["metadata"].get("labels") or {}).get(HASH_LABEL) in live:
-                continue
+        live = {_hash_of(p) for p in pods}
+        for revision in oldest_unused(sorted(old, key=number_of), lambda r: _hash_of(r) in live, extra):
             meta = revision["metadata"]
             try:
                 await self.client.delete(self.revisions, meta.get("namespace", ""), meta["name"])
             except NotFound:
                 pass
-            extra -= 1
 
     async def _label_with_name(self, revision: JSON) -> JSON:
         """Old revisions without the hash label get their name as its value (no recomputing, no collisions)."""
@@ -136,7 +108,7 @@ class History:
         """Keep the highest-numbered of several revisions matching the template; move pods onto it."""
         keep = current[0]
         for revision in current:
-            if revision_number(revision) >= revision_number(keep):
+            if number_of(revision) >= number_of(keep):
                 keep = revision
         if len(current) == 1:
             return keep
@@ -162,17 +134,8 @@ class History:
         collisions = (ds.get("status") or {}).get("collisionCount")
         template = (ds.get("spec") or {}).get("template") or {}
         hash_ = compute_hash(template, collisions)
-        labels = dict((template.get("metadata") or {}).get("labels") or {})
-        labels[HASH_LABEL] = hash_
-        body: JSON = {
-            "apiVersion": "apps/v1", "kind": "ControllerRevision",
-            "metadata": {"name": f"{meta['name']}-{hash_}", "namespace": namespace, "labels": labels,
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": meta["name"],
-                                              "uid": meta["uid"], "controller": True,
-                                              "blockOwnerDeletion": True}]},
-            "data": revision_data(ds), "revision": number}
-        if meta.get("annotations"):
-            body["metadata"]["annotations"] = dict(meta["annotations"])
+        labels = {**((template.get("metadata") or {}).get("labels") or {}), HASH_LABEL: hash_}
+        body = new_revision(ds, KIND, f"{meta['name']}-{hash_}", labels, revision_data(ds), number)
         try:
             return await self.client.create(self.revisions, namespace, body)
         except AlreadyExists as err:
@@ -193,3 +156,9 @@ class History:
         await self.client.update(self.daemonsets, meta.get("namespace", ""), fresh, subresource="status")
         log.info("hash collision for DaemonSet %s/%s: collisionCount is now %d", meta.get("namespace"),
                  meta["name"], status["collisionCount"])
+
+
+def _hash_of(obj: JSON) -> str | None:
+    """The ``controller-revision-hash`` label of a pod or revision."""
+    value = (obj["metadata"].get("labels") or {}).get(HASH_LABEL)
+    return None if value is None else str(value)

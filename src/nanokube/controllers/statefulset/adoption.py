@@ -16,9 +16,9 @@ from nanokube.api.registry import Resource
 from nanokube.client.informer import object_key
 from nanokube.client.interface import JSON, Client
 
+from ..history import History
 from .history import SET_KIND
 from .identity import controller_ref, is_member, owner_reference
-from .revisions import History
 
 
 class OwnerIndex:

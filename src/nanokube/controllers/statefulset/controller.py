@@ -26,12 +26,12 @@ from nanokube.client.interface import JSON, Client
 from nanokube.util import timeutil
 
 from ..base import Controller
+from ..history import History, sort_revisions
 from . import history as set_history
 from . import status as set_status
 from .adoption import OwnerIndex, adopt_orphan_revisions, claim_pods
 from .identity import KIND, claim_templates, controller_ref, is_ready, min_ready_seconds
 from .podcontrol import StatefulPodControl
-from .revisions import History, sort_revisions
 from .update import SetUpdate
 
 log = logging.getLogger(__name__)

@@ -15,36 +15,33 @@ from collections.abc import Iterable
 from nanokube.api.objects import deep_copy
 from nanokube.client.interface import JSON
 
+from .. import history as shared
+from ..history import History, find_equal_revisions, next_revision, surplus
 from .identity import API_VERSION, KIND, revision_of, spec
-from .revisions import History, find_equal_revisions, new_revision, next_revision, surplus
 
 SET_KIND = (API_VERSION, KIND)
 
 
 def template_patch(sts: JSON) -> JSON:
-    template = deep_copy(spec(sts).get("template") or {})
-    template["$patch"] = "replace"
-    return {"spec": {"template": template}}
+    """What the set's revisions store: the patch that puts its current template back."""
+    return shared.template_patch(spec(sts).get("template") or {})
 
 
 def apply_revision(sts: JSON, revision: JSON) -> JSON:
     """The set as it was at ``revision``: its template restored (``ApplyRevision``)."""
     restored = deep_copy(sts)
-    template = deep_copy(((revision.get("data") or {}).get("spec") or {}).get("template") or {})
-    template.pop("$patch", None)
-    restored.setdefault("spec", {})["template"] = template
+    restored.setdefault("spec", {})["template"] = shared.restored_template(revision)
     return restored
 
 
 def set_revision(sts: JSON, number: int, collision_count: int) -> JSON:
     """The revision the set's current template makes (``newRevision``): labelled as the template, annotated as
     the set."""
+    data = template_patch(sts)
+    hash_ = shared.hash_revision(data, collision_count)
     labels = ((spec(sts).get("template") or {}).get("metadata") or {}).get("labels") or {}
-    revision = new_revision(sts, SET_KIND, labels, template_patch(sts), number, collision_count)
-    annotations = sts["metadata"].get("annotations")
-    if annotations:
-        revision["metadata"]["annotations"] = dict(annotations)
-    return revision
+    name = shared.revision_name(sts["metadata"]["name"], hash_)
+    return shared.new_revision(sts, SET_KIND, name, {**labels, shared.HASH_LABEL: hash_}, data, number)
 
 
 async def resolve(history: History, sts: JSON, revisions: list[JSON]) -> tuple[JSON, JSON, int]:

@@ -1,20 +1,27 @@
-"""ControllerRevision history for any controller that versions a template (``pkg/controller/history``).
+"""ControllerRevision history for any controller that versions a Pod template (kube's ``pkg/controller/history``).
 
-StatefulSets use it here; the DaemonSet controller keeps its history the same way, so nothing in this module
-knows about either kind: a parent is any object with a uid, described by ``(apiVersion, kind)``, and a revision's
-``data`` is whatever the parent's controller wants to store (kube stores a strategic merge patch that restores the
-template). Names are ``<parent>-<hash>``, the hash an FNV-1 32-bit sum of the data's JSON (and of the collision
-count, when a different revision already took the name), spelled with kube's "safe" alphabet, and also kept in
-the ``controller.kubernetes.io/hash`` label. Revisions are ordered by their ``revision`` number.
+The StatefulSet and DaemonSet controllers both keep one ControllerRevision per distinct template, so what they
+share lives here and knows about neither kind: a parent is any object with a uid, described by
+``(apiVersion, kind)``, and a revision's ``data`` is whatever its controller stores (both store kube's strategic
+merge patch that puts the template back, ``template_patch``). Revisions are ordered by their ``revision`` number.
+
+Two hashes, because kube has two and their values show up in names and labels: ``hash_revision`` is
+``history.HashControllerRevision`` (FNV-1 over the data's JSON, the collision count appended as decimal text;
+StatefulSets, label ``controller.kubernetes.io/hash``), ``compute_hash`` is ``controller.ComputeHash`` (FNV-1a
+over the template's JSON, the collision count appended as a little-endian uint32; DaemonSets). Both are spelled
+with kube's vowel-free alphabet. Go hashes its own structs, which no other program reproduces; these hash
+canonical JSON, so names are stable across restarts of nanokube but not equal to a real cluster's.
 
 ``History`` reads from an informer cache (register ``History.on_event`` as its handler) and writes through the
-client; the pure helpers build, compare and order revisions.
+client (kube's ``history.Interface``); the pure helpers build, compare, order and truncate revisions. What each
+controller does with them (which revision is current, how pods are labelled, when history is cut) stays in its
+own package.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from nanokube.api.errors import AlreadyExists, Conflict, Invalid, NotFound
@@ -25,7 +32,7 @@ from nanokube.client.interface import JSON, Client
 
 HASH_LABEL = "controller.kubernetes.io/hash"
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # no vowels, no 0/1/3: no words, no look-alikes
-_FNV_OFFSET, _FNV_PRIME = 2166136261, 16777619
+_FNV_OFFSET, _FNV_PRIME = 0x811C9DC5, 0x01000193
 _MAX_PREFIX = 223  # keeps names within 253 characters
 
 
@@ -35,6 +42,13 @@ def fnv32(data: bytes) -> int:
     for byte in data:
         value = (value * _FNV_PRIME) & 0xFFFFFFFF
         value ^= byte
+    return value
+
+
+def fnv32a(data: bytes, value: int = _FNV_OFFSET) -> int:
+    """FNV-1a (xor, then multiply), 32 bits: Go's ``hash/fnv.New32a``; pass ``value`` to continue a sum."""
+    for byte in data:
+        value = ((value ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
     return value
 
 
@@ -49,30 +63,56 @@ def canonical_json(data: Any) -> bytes:
 
 
 def hash_revision(data: Any, collision_count: int | None = None) -> str:
+    """``history.HashControllerRevision``: the StatefulSet revision hash of ``data``."""
     raw = canonical_json(data)
     if collision_count is not None:
         raw += str(collision_count).encode()
     return safe_encode(str(fnv32(raw)))
 
 
+def compute_hash(template: JSON, collision_count: int | None) -> str:
+    """``controller.ComputeHash``: the DaemonSet revision hash of a pod template."""
+    value = fnv32a(json.dumps(template, sort_keys=True, separators=(",", ":")).encode())
+    if collision_count is not None:
+        value = fnv32a((collision_count & 0xFFFFFFFF).to_bytes(4, "little"), value)
+    return safe_encode(str(value))
+
+
 def revision_name(prefix: str, hash_: str) -> str:
+    """``history.ControllerRevisionName``: ``<prefix>-<hash>``, the prefix cut to keep within 253 characters."""
     return f"{prefix[:_MAX_PREFIX]}-{hash_}"
 
 
-def new_revision(parent: JSON, kind: tuple[str, str], template_labels: dict[str, str] | None, data: Any,
-                 number: int, collision_count: int | None) -> JSON:
-    """A ControllerRevision of ``parent`` (controller reference to ``kind = (apiVersion, kind)``), labelled as
-    the template and with the hash label, holding ``data`` as revision ``number``."""
+def template_patch(template: JSON) -> JSON:
+    """What a revision stores: the strategic merge patch that replaces ``spec.template`` with ``template``."""
+    body = deep_copy(template)
+    body["$patch"] = "replace"
+    return {"spec": {"template": body}}
+
+
+def restored_template(revision: JSON) -> JSON:
+    """The template a ``template_patch`` revision puts back."""
+    template: JSON = deep_copy(((revision.get("data") or {}).get("spec") or {}).get("template") or {})
+    template.pop("$patch", None)
+    return template
+
+
+def new_revision(parent: JSON, kind: tuple[str, str], name: str, labels: dict[str, str], data: Any,
+                 number: int) -> JSON:
+    """ControllerRevision ``name`` of ``parent`` (controller reference to ``kind = (apiVersion, kind)``) with
+    ``labels``, the parent's annotations, and ``data`` as revision ``number``."""
     meta = parent["metadata"]
-    hash_ = hash_revision(data, collision_count)
-    labels = {**(template_labels or {}), HASH_LABEL: hash_}
-    return {"apiVersion": "apps/v1", "kind": "ControllerRevision",
-            "metadata": {"name": revision_name(meta["name"], hash_), "namespace": meta.get("namespace", ""),
-                         "labels": labels, "ownerReferences": [controller_ref(parent, kind)]},
-            "data": deep_copy(data), "revision": number}
+    revision: JSON = {"apiVersion": "apps/v1", "kind": "ControllerRevision",
+                      "metadata": {"name": name, "namespace": meta.get("namespace", ""), "labels": dict(labels),
+                                   "ownerReferences": [controller_ref(parent, kind)]},
+                      "data": deep_copy(data), "revision": number}
+    if meta.get("annotations"):
+        revision["metadata"]["annotations"] = dict(meta["annotations"])
+    return revision
 
 
 def controller_ref(parent: JSON, kind: tuple[str, str]) -> JSON:
+    """A controller owner reference to ``parent``, which blocks its deletion until the revision is gone."""
     return {"apiVersion": kind[0], "kind": kind[1], "name": parent["metadata"]["name"],
             "uid": parent["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
 
@@ -85,6 +125,7 @@ def _controller_uid(obj: JSON) -> str | None:
 
 
 def number_of(revision: JSON) -> int:
+    """The revision's ``revision`` number (0 when unset)."""
     return int(revision.get("revision") or 0)
 
 
@@ -102,19 +143,33 @@ def equal_revision(a: JSON | None, b: JSON | None) -> bool:
 
 
 def find_equal_revisions(revisions: Iterable[JSON], needle: JSON) -> list[JSON]:
+    """The revisions holding the same data as ``needle``, in the given order."""
     return [r for r in revisions if equal_revision(r, needle)]
 
 
 def next_revision(sorted_revisions: list[JSON]) -> int:
+    """One more than the newest revision's number; 1 for an empty history."""
     return number_of(sorted_revisions[-1]) + 1 if sorted_revisions else 1
 
 
+def oldest_unused(sorted_revisions: Iterable[JSON], in_use: Callable[[JSON], bool], count: int) -> list[JSON]:
+    """The first ``count`` revisions (oldest first, as sorted) that are not ``in_use``: what truncation deletes."""
+    out: list[JSON] = []
+    for revision in sorted_revisions:
+        if len(out) >= count:
+            break
+        if not in_use(revision):
+            out.append(revision)
+    return out
+
+
 def surplus(sorted_revisions: list[JSON], live: set[str], limit: int) -> list[JSON]:
-    """The oldest revisions that are not live and exceed ``limit`` kept ones: what history truncation deletes."""
-    history = [r for r in sorted_revisions if r["metadata"]["name"] not in live]
-    if limit < 0 or len(history) <= limit:
+    """The oldest revisions not named in ``live`` beyond ``limit`` kept unused ones (StatefulSet's
+    ``truncateHistory``; a negative limit keeps everything)."""
+    unused = sum(1 for r in sorted_revisions if r["metadata"]["name"] not in live)
+    if limit < 0 or unused <= limit:
         return []
-    return history[:len(history) - limit]
+    return oldest_unused(sorted_revisions, lambda r: r["metadata"]["name"] in live, unused - limit)
 
 
 class History:
