@@ -320,3 +320,14 @@ async def test_stats_and_status(node: Node) -> None:
     conditions = await node.runtime.status()
     assert all(c.status for c in conditions) and "not isolated" in conditions[0].message
     assert (await node.runtime.version()).runtime_name == "process"
+
+
+async def test_a_tty_container_has_a_terminal_and_takes_input(node: Node) -> None:
+    sid = await node.pod("tty-container")
+    cid = await node.run(sid, "c", ["sh", "-c", "tty; read line; echo got $line"], tty=True, stdin=True)
+    session = await node.runtime.attach(cid, stdin=True, tty=True)
+    await session.write_stdin(b"hi\n")
+    out = b"".join([data async for _, data in session.output()])
+    assert b"got hi" in out and await session.wait() == 0
+    log = await node.log(cid)  # what it printed before the attach came is in the log
+    assert b"/dev/pts/" in log and b"got hi" in log
