@@ -35,7 +35,7 @@ from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_availabl
 from nanokube.kubelet.runtime.process_node import ProcessNode
 from nanokube.kubelet.server import KubeletServer, KubeletServerSettings
 from nanokube.kubelet.sim import SimSettings, Simulator
-from nanokube.proxy.nftables import NftablesBackend, nft_available
+from nanokube.proxy.backends import choose_backend
 from nanokube.proxy.proxier import Proxier, ProxySettings
 from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
 from nanokube.store.interface import Store
@@ -151,16 +151,13 @@ class ControlPlane:
                                                    bridge=s.node_bridge, kubelet_token=token, address=address,
                                                    cluster_cidr=s.pod_cidr))
 
-    def _proxy(self, client: LocalClient, node_name: str) -> Proxier | None:
-        """kube-proxy for the local node: nftables table ``nanokube`` (``NANOKUBE_PROXY_TABLE`` overrides)."""
-        ok, why = nft_available()
-        if not ok:
-            self.progress(f"no service proxy: {why}")
-            return None
+    def _proxy(self, client: LocalClient, node_name: str, *, userspace: bool = False) -> Proxier:
+        """kube-proxy for the local node: nftables table ``nanokube`` (``NANOKUBE_PROXY_TABLE`` overrides), or
+        the userspace proxy where nftables cannot be programmed and for the process runtime (``userspace``)."""
         table = os.environ.get("NANOKUBE_PROXY_TABLE", "nanokube")
-        self.progress(f"service proxy: nftables table ip {table}")
-        return Proxier(client, NftablesBackend(table), ProxySettings(node_name=node_name,
-                                                                     cluster_cidr=self.settings.pod_cidr))
+        backend, what = choose_backend(table, self.settings.service_cidr, userspace=userspace)
+        self.progress(f"service proxy: {what}")
+        return Proxier(client, backend, ProxySettings(node_name=node_name, cluster_cidr=self.settings.pod_cidr))
 
     def _dns(self, client: LocalClient, node_name: str) -> DNSServer:
         """Cluster DNS for the local node's Pods on its pod bridge gateway (the first address of the node's pod
@@ -250,9 +247,8 @@ class ControlPlane:
                 self.progress(f"local node: {local.name} ({local.summary})" if isinstance(local, ProcessNode) else
                               f"local node: {local.name} (real containers with runc, pod network "
                               f"{local.settings.pod_cidr})")
-                proxy = self._proxy(client, local.name)
-                if proxy is not None:
-                    tasks.append(asyncio.create_task(proxy.run(stop=stop), name="proxy"))
+                proxy = self._proxy(client, local.name, userspace=isinstance(local, ProcessNode))
+                tasks.append(asyncio.create_task(proxy.run(stop=stop), name="proxy"))
                 dns = self._dns(client, local.name)
                 tasks.append(asyncio.create_task(_logged(dns.run(stop=stop), "cluster DNS"), name="dns"))
             if s.sim_nodes:
