@@ -1,5 +1,6 @@
 """Issue 4's checks on the real node, with the real kubectl and Python client against `nanokube up --node native`:
-logs (follow, previous, tail, timestamps), exec with stdin, port-forward, cp, OOMKilled with back-off, the
+logs (follow, previous, tail, timestamps, since, limit-bytes), exec with stdin and a terminal, attach,
+port-forward (kubectl's and the Python client's), cp, OOMKilled with back-off, the
 docs' ``pi`` Job, an agent restart that leaves running containers alone, and a host with nothing of the node's
 left once the Pods are gone and the cluster has stopped.
 
@@ -68,6 +69,19 @@ spec:
     image: nanokube.io/host
     command: [python3, -c, "print('allocating', flush=True); data = b'x' * (512 << 20); print('survived', flush=True)"]
     resources: {limits: {memory: 48Mi}}
+"""
+
+ATTACH = """
+apiVersion: v1
+kind: Pod
+metadata: {name: reader}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: reader
+    image: nanokube.io/host
+    stdin: true
+    command: [sh, -c, "while read line; do echo got $line; done"]
 """
 
 PI = """
@@ -150,6 +164,8 @@ def test_logs_follow_until_the_container_ends_and_tail_and_timestamps(node: Node
         stamp, _, rest = line.partition(" ")
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", stamp), line
         assert rest == text
+    assert c.kubectl("logs", "talker", "--limit-bytes=9").stdout == "line 1\nli"
+    assert c.kubectl("logs", "talker", "--since=1h").stdout == followed.stdout
     c.kubectl("delete", "pod", "talker", "--timeout=60s")
 
 
@@ -170,6 +186,20 @@ def test_exec_stdin_round_trips_with_kubectl_and_the_python_client(node: Node, w
     resp = stream(api.connect_get_namespaced_pod_exec, web, "default", command=["head", "-n", "2"],
                   stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False)
     resp.write_stdin("from python\nsecond line\nnot read\n")
+    out = _read_until_closed(resp)
+    assert out == "from python\nsecond line\n"
+    assert resp.returncode == 0
+    # A terminal: the size sent on the resize channel is what the shell sees; the exit code comes back.
+    resp = stream(api.connect_get_namespaced_pod_exec, web, "default", command=["sh"], stdin=True, stdout=True,
+                  stderr=True, tty=True, _preload_content=False)
+    resp.write_channel(4, json.dumps({"Width": 123, "Height": 45}))
+    resp.write_stdin("stty size; exit 5\n")
+    out = _read_until_closed(resp)
+    assert "45 123\r\n" in out, out
+    assert resp.returncode == 5
+
+
+def _read_until_closed(resp: Any) -> str:
     out = ""
     deadline = time.monotonic() + 30
     while resp.is_open() and time.monotonic() < deadline:
@@ -177,11 +207,24 @@ def test_exec_stdin_round_trips_with_kubectl_and_the_python_client(node: Node, w
         if resp.peek_stdout():
             out += resp.read_stdout()
     resp.close()
-    assert out == "from python\nsecond line\n"
-    assert resp.returncode == 0
+    return out
 
 
-def test_port_forward_carries_a_tcp_stream_to_the_pod(node: Node, web: str) -> None:
+def test_attach_feeds_a_containers_stdin(node: Node) -> None:
+    c = node.cluster
+    node.apply(ATTACH)
+    c.kubectl("wait", "--for=condition=Ready", "pod/reader", "--timeout=60s")
+    node.pod("reader")
+    attached = subprocess.run([KUBECTL, "--kubeconfig", str(c.kubeconfig), "attach", "-i", "reader"],
+                              input="one\ntwo\n", capture_output=True, text=True, timeout=60)
+    assert attached.returncode == 0, attached.stderr
+    # kubectl may leave as soon as its stdin ends, before all the output has come back: the log has it all.
+    assert set(attached.stdout.splitlines()) <= {"got one", "got two"}, attached.stdout
+    _wait(lambda: c.kubectl("logs", "reader").stdout.splitlines() == ["got one", "got two"], "the reader's log")
+    c.kubectl("delete", "pod", "reader", "--timeout=60s")
+
+
+def test_port_forward_carries_a_tcp_stream_to_the_pod_for_kubectl_and_the_python_client(node: Node, web: str) -> None:
     c = node.cluster
     want = _sha256_in_pod(c, "/w/big")
     port = _free_port()
@@ -199,6 +242,23 @@ def test_port_forward_carries_a_tcp_stream_to_the_pod(node: Node, web: str) -> N
         finally:
             forward.terminate()
             forward.wait(10)
+
+    from kubernetes import client
+    from kubernetes.stream import portforward
+
+    api = client.CoreV1Api(c.api_client())
+    forwarded = portforward(api.connect_get_namespaced_pod_portforward, web, "default", ports="80")
+    sock = forwarded.socket(80)
+    sock.setblocking(True)
+    sock.sendall(b"GET /big HTTP/1.0\r\nHost: web\r\n\r\n")
+    received = b""
+    while chunk := sock.recv(1 << 16):
+        received += chunk
+    sock.close()
+    head, _, body = received.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and hashlib.sha256(body).hexdigest() == want
+    assert forwarded.error(80) is None
+    forwarded.close()
 
 
 def test_kubectl_cp_both_ways(node: Node, web: str, tmp_path: Path) -> None:
