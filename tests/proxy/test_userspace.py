@@ -195,3 +195,19 @@ def test_choose_backend_takes_userspace_when_asked() -> None:
     assert isinstance(backend, UserspaceBackend) and what.startswith("userspace (asked for)")
     backend, what = choose_backend("nkt")
     assert isinstance(backend, NftablesBackend) == nft_available()[0], what
+
+
+async def test_a_port_that_cannot_be_bound_does_not_stop_the_others(backends: Backends) -> None:
+    ip, host = free_cluster_ip()
+    other_ip, other_host = free_cluster_ip()
+    blocker = await asyncio.start_server(lambda r, w: None, host, 18080)  # someone else holds the port
+    proxy = UserspaceBackend(SETTINGS)
+    services = [service("web", ip, ports=[{"port": 18080, "protocol": "TCP"}]),
+                service("api", other_ip, ports=[{"port": 18080, "protocol": "TCP"}])]
+    try:
+        await proxy.sync(snap(services, [*tcp_slices(backends, "web", "a"), *tcp_slices(backends, "api", "b")]))
+        assert await fetch(other_host, 18080) == "b"
+        assert proxy.failed == {("tcp", host, 18080)}
+    finally:
+        blocker.close()
+        await proxy.cleanup()

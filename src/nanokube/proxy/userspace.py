@@ -16,8 +16,9 @@ TCP is relayed byte for byte (the endpoint sees the proxy as the client); UDP ke
 client address, expired after ``udp_idle`` seconds. An endpoint is picked at random over the usable ones
 (ready, else serving-and-terminating; internal/externalTrafficPolicy Local narrow them to this node), a
 refused connection is retried on the others, ``sessionAffinity: ClientIP`` pins a client for its timeout.
-A port without endpoints gets no listener, so clients are refused as with the nft backend's reject. SCTP,
-external IPs and client-address preservation are not supported.
+A port without endpoints gets no listener, so clients are refused as with the nft backend's reject. A port
+that cannot be bound (below 1024 without root, or taken) is logged once and tried again at every sync; the
+other Services are served. SCTP, external IPs and client-address preservation are not supported.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class UserspaceBackend:
         self.settings = settings or UserspaceSettings()
         self.listeners: dict[Key, TcpRelay | UdpRelay] = {}
         self.addresses: set[str] = set()  # VIPs this backend added to the device
+        self.failed: set[Key] = set()  # listeners that could not bind (a port below 1024 without root, say)
 
     async def sync(self, snap: Snapshot) -> None:
         wanted = desired(snap, self.settings)
@@ -98,7 +100,6 @@ class UserspaceBackend:
             await self.listeners.pop(key).close()
         if self.settings.mode == "vip":
             await self._addresses({host for _, host, _ in wanted if host != self.settings.node_port_host})
-        failed = []
         for key, want in wanted.items():
             listener = self.listeners.get(key)
             if listener is None:
@@ -108,13 +109,14 @@ class UserspaceBackend:
                 try:
                     await listener.start()
                 except OSError as err:
-                    failed.append(f"{key[0]} {key[1]}:{key[2]} ({err.strerror})")
+                    if key not in self.failed:  # say it once; the next sync tries again
+                        log.warning("proxy: cannot serve %s on %s %s:%d: %s", want.port.id, *key, err.strerror)
+                    self.failed.add(key)
                     continue
+                self.failed.discard(key)
                 self.listeners[key] = listener
             else:
                 listener.balancer.update(want.endpoints, want.port.affinity_timeout)
-        if failed:
-            raise OSError(f"cannot listen on {', '.join(failed)}")
 
     async def _addresses(self, wanted: set[str]) -> None:
         for ip in sorted(wanted - self.addresses):
