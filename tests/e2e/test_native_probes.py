@@ -154,7 +154,10 @@ def test_an_http_readiness_probe_takes_the_pod_in_and_out_of_ready(node_cluster:
     c.kubectl("apply", "-f", "-", input=WEB)
     _wait(lambda: _pod(c, "web")["status"].get("phase") == "Running", "web Running")
     failed = "Readiness probe failed: HTTP probe failed with statuscode: 404"  # (before: connection refused)
-    _wait(lambda: failed in _events(c, "web", "Unhealthy"), "the readiness probe failing on 404")
+    try:
+        _wait(lambda: failed in _events(c, "web", "Unhealthy"), "the readiness probe failing on 404")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; events: {_events(c, 'web', 'Unhealthy')}") from None
     assert _ready_column(c, "web") == "0/1" and _ready_condition(c, "web") == "False"
     ip = _pod(c, "web")["status"]["podIP"]
     _wait(lambda: _endpoints(c) == ([], [ip]), "the Service's endpoint listed as not ready")
