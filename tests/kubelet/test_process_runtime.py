@@ -315,7 +315,11 @@ async def test_remove_sandbox_frees_the_address_and_files(node: Node) -> None:
 async def test_stats_and_status(node: Node) -> None:
     sid = await node.pod("stats")
     cid = await node.run(sid, "c", ["sleep", "30"])
-    stats = await node.runtime.container_stats(cid)
+    for _ in range(100):  # right after its exec a process may not have touched any page yet
+        stats = await node.runtime.container_stats(cid)
+        if stats.memory_working_set_bytes:
+            break
+        await asyncio.sleep(0.02)
     assert stats.memory_working_set_bytes > 0
     conditions = await node.runtime.status()
     assert all(c.status for c in conditions) and "not isolated" in conditions[0].message
