@@ -14,6 +14,10 @@ the same command, ``sh -c 'echo started; exec sleep 3600'``, in a fresh network 
 spawning runc until the container's "started" line arrives on its stdout pipe, ``--runc-runs`` times one
 after the other, in the same run before the node starts.
 
+CPU: ``nanokube up`` and every process it starts (shims, runc, CNI plugins) are put in a ``cpuacct`` cgroup
+of their own; ``node_cpu_ms_per_pod`` is what they used over the timed waves divided by the Pods, which other
+work on the machine inflates far less than it does latencies (``loadavg_1m`` says how busy it was).
+
 Memory: after the first wave (``--pods``/2 Pods running, 50 by default) the ``nanokube up`` process's VmRSS,
 and the shims' (one ``python3 -S shim.py`` per container) VmRSS and PSS (their shared pages divided among
 them), summed and per shim; again after the second wave.
@@ -106,8 +110,9 @@ def import_image(data_dir: Path, archive: Path) -> None:
 
 # -- bare runc ----------------------------------------------------------------------------------------------
 
-def runc_baseline(work: Path, rootfs: Path, runs: int) -> list[float]:
-    """Seconds from spawning ``runc run`` to the container's first line, ``runs`` times in a row."""
+def runc_baseline(work: Path, rootfs: Path, runs: int) -> tuple[list[float], list[float]]:
+    """Seconds from spawning ``runc run`` to the container's first line, ``runs`` times in a row; and the CPU
+    seconds each ``runc run`` used (its own and its children's, the container's included)."""
     bundle, root = work / "bundle", work / "runc-root"
     bundle.mkdir()
     subprocess.run(["runc", "spec"], cwd=bundle, check=True)
@@ -117,6 +122,7 @@ def runc_baseline(work: Path, rootfs: Path, runs: int) -> list[float]:
     spec["root"] = {"path": str(rootfs), "readonly": True}
     spec["hostname"] = "bench"
     timings: list[float] = []
+    cpu: list[float] = []
     try:
         for n in range(runs):
             cid = f"bench-{n}"
@@ -129,7 +135,13 @@ def runc_baseline(work: Path, rootfs: Path, runs: int) -> list[float]:
             line = proc.stdout.readline()
             elapsed = time.perf_counter() - started
             subprocess.run(["runc", "--root", str(root), "kill", cid, "KILL"], capture_output=True)
-            _, err = proc.communicate()
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            proc.stdout.close()
+            proc.stderr.close()
+            cpu.append(usage.ru_utime + usage.ru_stime)
             subprocess.run(["runc", "--root", str(root), "delete", "--force", cid], capture_output=True)
             if line.strip() != b"started":
                 raise RuntimeError(f"runc run printed {line!r}: {err.decode(errors='replace')}")
@@ -138,7 +150,7 @@ def runc_baseline(work: Path, rootfs: Path, runs: int) -> list[float]:
         for d in Path("/sys/fs/cgroup").glob(f"*{cgroup_parent}"):
             with contextlib.suppress(OSError):
                 d.rmdir()
-    return timings
+    return timings, cpu
 
 
 # -- the node -----------------------------------------------------------------------------------------------
@@ -256,6 +268,37 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
+class CpuAccount:
+    """A cgroup v1 ``cpuacct`` group holding ``nanokube up`` and everything it starts (shims, runc, CNI
+    plugins; not the containers, which runc moves to their own cgroups): CPU the node spent, whatever else
+    the machine does. ``None`` where there is no cpuacct hierarchy."""
+
+    def __init__(self) -> None:
+        self.path = Path("/sys/fs/cgroup/cpuacct") / f"nanokube-bench-{secrets.token_hex(3)}"
+
+    def adopt(self, pid: int) -> bool:
+        try:
+            self.path.mkdir()
+            (self.path / "cgroup.procs").write_text(str(pid))
+        except OSError:
+            return False
+        return True
+
+    def seconds(self) -> float:
+        try:
+            return int((self.path / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError):
+            return 0.0
+
+    def remove(self) -> None:
+        parent = self.path.parent / "cgroup.procs"
+        with contextlib.suppress(OSError):
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):
+                    parent.write_text(pid)
+            self.path.rmdir()
+
+
 def memory(server: Server, state_dir: Path, pods: int) -> dict[str, Any]:
     shims = shim_pids(state_dir)
     rss = [rss_kib(p).get("VmRSS", 0) for p in shims]
@@ -268,7 +311,7 @@ def memory(server: Server, state_dir: Path, pods: int) -> dict[str, Any]:
             "shim_pss_mib_each": round(sum(pss) / max(1, len(pss)) / 1024, 2)}
 
 
-async def measure(server: Server, args: argparse.Namespace, state_dir: Path) -> None:
+async def measure(server: Server, args: argparse.Namespace, state_dir: Path, account: CpuAccount) -> None:
     creds = Credentials.load(server.data_dir / "kubeconfig")
     context = creds.ssl_context()
     async with creds.session(context) as session, creds.session(context) as watch_session:
@@ -281,7 +324,7 @@ async def measure(server: Server, args: argparse.Namespace, state_dir: Path) -> 
             await watcher.wait_for(["warmup"], 60)
             await delete_all(session)
             log("warm-up pod ran; measuring")
-            cpu0, wall0 = server.cpu_seconds(), time.perf_counter()
+            cpu0, wall0, node_cpu0 = server.cpu_seconds(), time.perf_counter(), account.seconds()
             half = args.pods // 2
             waves = [[f"pod-{i}" for i in range(half)], [f"pod-{i}" for i in range(half, args.pods)]]
             created: dict[str, tuple[float, float]] = {}
@@ -299,13 +342,17 @@ async def measure(server: Server, args: argparse.Namespace, state_dir: Path) -> 
                 log(f"wave {n + 1}: {len(names)} pods running")
                 await asyncio.sleep(1.0)
                 rss.append(memory(server, state_dir, sum(len(w) for w in waves[:n + 1])))
-            cpu = (server.cpu_seconds() - cpu0) / (time.perf_counter() - wall0)
+            wall = time.perf_counter() - wall0
+            cpu = (server.cpu_seconds() - cpu0) / wall
+            node_cpu = account.seconds() - node_cpu0
             from_send = [watcher.seen[n] - created[n][0] for n in created]
             from_ack = [watcher.seen[n] - created[n][1] for n in created]
             create_ms = [created[n][1] - created[n][0] for n in created]
             result = {"bench": "pod_startup", "pods": len(created), "rate_per_s": args.rate,
                       "from_send": latency_ms(from_send), "from_ack": latency_ms(from_ack),
-                      "create_request": latency_ms(create_ms), "agent_cpu_cores": round(cpu, 2)}
+                      "create_request": latency_ms(create_ms), "agent_cpu_cores": round(cpu, 2),
+                      "node_cpu_ms_per_pod": round(node_cpu * 1000 / len(created), 1),
+                      "node_cpu_cores": round(node_cpu / wall, 2), "loadavg_1m": os.getloadavg()[0]}
             emit(result)
             if args.dump:
                 Path(args.dump).write_text(json.dumps({n: {"sent": created[n][0], "ack": created[n][1],
@@ -368,18 +415,23 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="nanokube-pod-bench-"))
     data_dir = work / "data"
     had_bridge = subprocess.run(["ip", "link", "show", args.bridge], capture_output=True).returncode == 0
+    account = CpuAccount()
     server = Server(data_dir, extra=["--node", "native", "--node-bridge", args.bridge, "--node-pod-cidr",
                                      args.pod_cidr, "--node-name", args.node_name, "--log-level", args.log_level])
     try:
         rootfs, archive = build_image(work)
-        runc = runc_baseline(work, rootfs, args.runc_runs)
-        emit({"bench": "pod_startup_runc", "what": "runc run, spawn -> first line on stdout", **latency_ms(runc)})
+        runc, runc_cpu = runc_baseline(work, rootfs, args.runc_runs)
+        emit({"bench": "pod_startup_runc", "what": "runc run, spawn -> first line on stdout", **latency_ms(runc),
+              "cpu_ms_per_run": round(sum(runc_cpu) * 1000 / len(runc_cpu), 1), "loadavg_1m": os.getloadavg()[0]})
         import_image(data_dir, archive)
         server.start()
+        if not account.adopt(server.pid):
+            log("no cpuacct cgroup: node_cpu_ms_per_pod will read 0")
         log(f"nanokube up ready (pid {server.pid}); waiting for node {args.node_name}")
-        asyncio.run(measure(server, args, data_dir / "node"))
+        asyncio.run(measure(server, args, data_dir / "node", account))
     finally:
         server.stop()
+        account.remove()
         force_clean(data_dir, args.bridge, had_bridge)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
