@@ -116,7 +116,7 @@ class ProcessNode:
                 await self.client.patch(nodes, "", self.name, {"status": {"conditions": [
                     isolation_condition(rfc3339())]}}, patch_type="strategic", subresource="status")
                 delay = self.status_interval
-            except ApiError as err:  # not registered yet (NotFound), or a transient failure
+            except (ApiError, OSError) as err:  # not registered yet (NotFound), or a transient failure
                 log.debug("marking node %s not isolated: %s", self.name, err)
                 delay = min(max(delay * 2, 0.2), 5.0)
             with contextlib.suppress(TimeoutError):
