@@ -28,10 +28,7 @@ import contextlib
 import logging
 import os
 import secrets
-import shutil
 import signal
-import socket
-import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -69,7 +66,7 @@ from .interface import (
     SandboxState,
     StartContainerFailure,
 )
-from .process_recovery import NO_SHIM, ProcessShimStarter, recover_state
+from .process_recovery import NO_SHIM, ProcessShimStarter, recover_state, shim_python
 from .sandbox import pod_hostname
 from .shimctl import reap, unwatch, watch_exit, write_conf
 from .state import (
@@ -82,21 +79,12 @@ from .state import (
     remove_empty_dirs,
     write_json,
 )
-from .streams import SocketStream, attach
+from .streams import attach
 
 RUNTIME_NAME = "process"
 ISOLATION_WARNING = ("process runtime: containers are plain processes of this host, not isolated (no namespaces, "
                      "no cgroups, no resource limits, no volume mounts); each Pod only gets its own 127.x address")
 log = logging.getLogger(__name__)
-
-
-def shim_python() -> str:
-    """An interpreter this user may run for the shims (they need only the standard library): this one, else
-    the system's python3 (a virtualenv under another user's home may be usable only through its symlink)."""
-    for candidate in (sys.executable, shutil.which("python3") or ""):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return sys.executable
 
 
 @dataclass
@@ -398,17 +386,7 @@ class ProcessRuntime:
         sandbox = self._sandbox(sandbox_id)
         if sandbox.status.state is not SandboxState.READY:
             raise RuntimeFailure(f"pod sandbox {sandbox_id} is not ready")
-        host = sandbox.status.ip or "127.0.0.1"
-        loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, (host, port))
-        except OSError as err:
-            sock.close()
-            raise RuntimeFailure(f"failed to connect to {host}:{port} of the pod: {err}") from None
-        reader, writer = await asyncio.open_connection(sock=sock)
-        return SocketStream(reader, writer)
+        return await io.connect(sandbox.status.ip or "127.0.0.1", port)
 
     async def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[bytes]:
         c = self._container(container_id)

@@ -7,6 +7,7 @@ Split from ``process.py`` so that file keeps the CRI calls. Everything here work
   cannot run without an image filesystem: no command, a program not on this host, a missing working directory.
 * ``exec_sync`` / ``exec`` run a command with a container's environment and working directory, in a session of
   its own (pipes, or a pseudo-terminal that becomes its controlling terminal through util-linux ``setsid -c``).
+* ``connect`` is port-forward: a TCP connection to the Pod's address.
 * ``group_stats`` sums CPU time and resident memory over a container's process group from ``/proc``.
 * Images: the host image is itself; any other image name stands for the host too (nothing is pulled or
   unpacked), so a container on ``busybox`` with a command runs that command from the host, and one that needs
@@ -20,13 +21,14 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 from .fake import image_digest, normalize_image
 from .interface import ContainerConfig, CreateContainerFailure, ExecResult, Image, RuntimeFailure
 from .rootfs import DEFAULT_PATH, HOST_IMAGE, HOST_IMAGE_RECORD, is_host_image
-from .streams import PipeExecSession, TtyExecSession
+from .streams import PipeExecSession, SocketStream, TtyExecSession
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -147,6 +149,20 @@ async def exec(where: Launch, cmd: list[str], *, stdin: bool, tty: bool) -> Pipe
     finally:
         os.close(slave)
     return ProcessTtySession(proc, master)
+
+
+async def connect(host: str, port: int) -> SocketStream:
+    """A TCP connection to a Pod's ``host``:``port`` (port-forward); RuntimeFailure when nothing answers."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, (host, port))
+    except OSError as err:
+        sock.close()
+        raise RuntimeFailure(f"failed to connect to {host}:{port} of the pod: {err}") from None
+    reader, writer = await asyncio.open_connection(sock=sock)
+    return SocketStream(reader, writer)
 
 
 # -- signals and stats ------------------------------------------------------------------------------------

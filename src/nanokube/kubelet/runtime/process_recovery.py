@@ -1,4 +1,4 @@
-"""Starting process shims, and re-adopting a process runtime's sandboxes and containers after an agent restart.
+"""Starting process shims (with an interpreter this user may run), and re-adopting a process runtime's sandboxes and containers after an agent restart.
 
 ``ProcessShimStarter`` is the native ``ShimStarter`` (spare shim, one-line report) running ``process_shim.py``.
 
@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +33,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 NO_SHIM = -1  # the shim_pid of a container not started yet (a record Container.load accepts)
 PROCESS_SHIM = Path(__file__).with_name("process_shim.py")
+
+
+def shim_python() -> str:
+    """An interpreter this user may run for the shims (they need only the standard library): this one, else
+    the system's python3 (a virtualenv under another user's home may be usable only through its symlink)."""
+    for candidate in (sys.executable, shutil.which("python3") or ""):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return sys.executable
 
 
 class ProcessShimStarter(ShimStarter):
