@@ -13,10 +13,12 @@ from probes, and a container failing its liveness or startup probe is killed wit
 restarted per ``restartPolicy`` with the usual back-off; without one, readiness comes from a ``Readiness`` hook
 (the ``sim.nanokube.io/ready-after-seconds`` annotation on simulated nodes). Given a ``HookRunner`` (hooks.py),
 postStart runs right after a container starts (a failure kills it: ``PostStartHookError``) and preStop before
-it is signalled to stop, within its grace period. What a container is configured with
-beyond image, command, args, literal env and tty is left to ``container_config``, which the real agent extends;
-given an ``EnvResolver`` (podenv.py) and a ``VolumeManager`` (volumes.py), env from ConfigMaps, Secrets and the
-downward API, and volume mounts, are added at container creation.
+it is signalled to stop, within its grace period.
+
+What a container is configured with beyond image, command, args, literal env and tty is left to
+``container_config``, which the real agent extends; given an ``EnvResolver`` (podenv.py) and a ``VolumeManager``
+(volumes.py), env from ConfigMaps, Secrets and the downward API, and volume mounts, are added at container
+creation.
 """
 
 from __future__ import annotations
