@@ -6,7 +6,10 @@ timestamps, ``generateName``, optimistic concurrency, no-op writes that change n
 deletion and propagation policies, dry runs. Per-kind rules come from ``strategies``.
 
 HTTP knows nothing in here: the REST handlers parse requests into these calls, and the in-process client calls
-them directly. Every method raises ``ApiError`` subclasses; store errors are translated here.
+them directly. Every method raises ``ApiError`` subclasses; store errors are translated here. The rules this
+class applies but need no store sit beside it, each with its tests: ``objectmeta`` (identity, server-set fields,
+no-op writes), ``deletion`` (what a delete does: preconditions, grace, propagation finalizers) and
+``fieldownership`` (``metadata.managedFields`` on every write).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nanokube.api import conversion, crdschema, managedfields, names, schema
+from nanokube.api import conversion, crdschema, names, schema
 from nanokube.api.errors import (
     AlreadyExists,
     ApiError,
@@ -41,28 +44,18 @@ from nanokube.store.interface import (
     RevisionMismatch,
     Store,
 )
-from nanokube.util.timeutil import after, rfc3339
+from nanokube.util.timeutil import rfc3339
 
+from . import deletion, objectmeta
 from .continuetoken import decode_continue, encode_continue
+from .deletion import DeleteOptions
+from .fieldownership import track
 from .strategies import Strategy, StrategyOptions, strategy_for
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
-
-# metadata fields only the server sets; a client's values are dropped on create.
-_SYSTEM_FIELDS = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                  "resourceVersion", "generation", "selfLink", "managedFields")
+__all__ = ["Admit", "DeleteOptions", "ListOptions", "ListPage", "ObjectStorage", "WriteResult", "field_spec_for"]
 _MAX_UPDATE_RETRIES = 16
-
-
-@dataclass
-class DeleteOptions:
-    grace_period_seconds: int | None = None
-    propagation_policy: str | None = None  # Background | Foreground | Orphan
-    orphan_dependents: bool | None = None
-    precondition_uid: str | None = None
-    precondition_resource_version: str | None = None
-    dry_run: bool = False
 
 
 @dataclass
@@ -203,16 +196,16 @@ class ObjectStorage:
         in-process components, whose writes are not tracked); ``applied`` means ``obj`` comes from
         server-side apply with its managedFields already computed."""
         obj = deep_copy(obj)
-        meta = self._check_identity(resource, namespace, obj)
+        meta = objectmeta.check_identity(resource, namespace, obj)
         incoming = meta.get("managedFields")
-        for name in _SYSTEM_FIELDS:
+        for name in objectmeta.SYSTEM_FIELDS:
             meta.pop(name, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339()
         strategy = self.strategy(resource)
         strategy.prepare_create(obj)
         strategy.default(obj)
-        self._track(resource, None, obj, incoming, manager, applied, "")
+        track(resource, None, obj, incoming, manager, applied, "")
         generate = not meta.get("name") and bool(meta.get("generateName"))
         if generate:
             meta["name"] = meta["generateName"] + names.generate_name_suffix()
@@ -240,33 +233,6 @@ class ObjectStorage:
         created = self.external(resource, kv.value)
         await self._after_write(resource, "create", created)
         return created
-
-    def _check_identity(self, resource: Resource, namespace: str, obj: JSON) -> JSON:
-        if not isinstance(obj, dict):
-            raise BadRequest("the body of the request must be a JSON object")
-        meta = obj.get("metadata")
-        if meta is None:
-            meta = obj["metadata"] = {}
-        if not isinstance(meta, dict):
-            raise BadRequest("metadata must be an object")
-        api_version = obj.get("apiVersion")
-        kind = obj.get("kind")
-        if api_version and api_version != resource.api_version:
-            raise BadRequest(f"the API version in the data ({api_version}) does not match the expected API "
-                             f"version ({resource.api_version})")
-        if kind and kind != resource.kind:
-            raise BadRequest(f"the kind in the data ({kind}) does not match the expected kind ({resource.kind})")
-        obj["apiVersion"] = resource.api_version
-        obj["kind"] = resource.kind
-        if resource.namespaced:
-            body_ns = meta.get("namespace")
-            if body_ns and body_ns != namespace:
-                raise BadRequest("the namespace of the provided object does not match the namespace sent on the "
-                                 "request")
-            meta["namespace"] = namespace
-        else:
-            meta.pop("namespace", None)
-        return meta
 
     async def _check_namespace_open(self, resource: Resource, namespace: str, name: str) -> None:
         kv = await self.store.get(f"/core/namespaces/{namespace}")
@@ -309,28 +275,28 @@ class ObjectStorage:
                 if not create_if_missing:
                     raise NotFound.object(resource.plural, resource.group, name)
                 desired = mutate(None)
-                self._check_name(resource, name, desired)
+                objectmeta.check_name(name, desired)
                 created = await self.create(resource, namespace, desired, dry_run=dry_run, manager=manager,
                                             applied=applied)
                 return WriteResult(created, created=True)
             live = self.external(resource, kv.value)
             desired = mutate(deep_copy(live))
-            self._check_name(resource, name, desired)
-            self._check_identity(resource, namespace, desired)
+            objectmeta.check_name(name, desired)
+            objectmeta.check_identity(resource, namespace, desired)
             wanted_uid = desired["metadata"].get("uid")
             if wanted_uid and wanted_uid != live["metadata"].get("uid"):
                 raise Invalid(resource.kind, resource.group, name,
                               [FieldError.invalid("metadata.uid", wanted_uid, "field is immutable")])
             incoming = desired["metadata"].get("managedFields")
-            self._keep_system_fields(desired, live)
+            objectmeta.keep_system_fields(desired, live)
             # Internal subresources (binding, finalize) write fields the main resource may not change.
             checked = subresource in ("", "status")
             if subresource == "status":
-                self._track(resource, live, desired, incoming, manager, applied, "status")
+                track(resource, live, desired, incoming, manager, applied, "status")
                 strategy.prepare_status_update(desired, live)
             elif subresource == "":
                 strategy.default(desired)  # before prepare: generation compares defaulted specs
-                self._track(resource, live, desired, incoming, manager, applied, "")
+                track(resource, live, desired, incoming, manager, applied, "")
                 strategy.prepare_update(desired, live)
             # Admission first: it carries over what the server allocated (cluster IPs, node ports).
             for admit in self.admitters:
@@ -339,69 +305,20 @@ class ObjectStorage:
                 errors = strategy.validate_status_update(desired, live)
             else:
                 errors = strategy.validate_update(desired, live) if checked else []
-            errors.extend(self._check_finalizers_while_deleting(desired, live))
+            errors.extend(deletion.finalizers_added_while_deleting(desired, live))
             if errors:
                 raise Invalid(resource.kind, resource.group, name, errors)
-            if _same(desired, live, managed_fields=incoming is not None and not applied):
+            if objectmeta.unchanged(desired, live, managed_fields=incoming is not None and not applied):
                 return WriteResult(live)
             if dry_run:
                 return WriteResult(desired)
-            if self._ready_to_remove(desired):
-                removed = await self._remove(resource, key, kv.mod_revision)
-                if removed is not None:
-                    return WriteResult(removed)
-                continue
-            try:
-                stored = await self.store.update(key, self.internal(resource, desired),
-                                                 expected_revision=kv.mod_revision)
-            except (RevisionMismatch, KeyNotFound):
-                continue
-            written = self.external(resource, stored.value)
-            await self._after_write(resource, "update", written)
-            return WriteResult(written)
-        raise Conflict.modified(resource.plural, resource.group, name)
-
-    @staticmethod
-    def _check_name(resource: Resource, name: str, desired: JSON) -> None:
-        meta = desired.setdefault("metadata", {}) if isinstance(desired, dict) else None
-        if meta is None:
-            raise BadRequest("the body of the request must be a JSON object")
-        body_name = meta.get("name")
-        if body_name and body_name != name:
-            raise BadRequest(f"the name of the object ({body_name}) does not match the name on the URL ({name})")
-        meta["name"] = name
-
-    @staticmethod
-    def _keep_system_fields(desired: JSON, live: JSON) -> None:
-        meta = desired["metadata"]
-        live_meta = live["metadata"]
-        for name in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
-            if name in live_meta:
-                meta[name] = live_meta[name]
+            if deletion.ready_to_remove(desired):
+                written = await self._remove(resource, key, kv.mod_revision)
             else:
-                meta.pop(name, None)
-        meta.pop("selfLink", None)
-        if live_meta.get("managedFields"):
-            meta["managedFields"] = live_meta["managedFields"]
-        else:
-            meta.pop("managedFields", None)
-        meta["resourceVersion"] = live_meta.get("resourceVersion")
-        if meta.get("generateName") is None and live_meta.get("generateName"):
-            meta["generateName"] = live_meta["generateName"]
-
-    @staticmethod
-    def _check_finalizers_while_deleting(desired: JSON, live: JSON) -> list[FieldError]:
-        if not live["metadata"].get("deletionTimestamp"):
-            return []
-        old = set(live["metadata"].get("finalizers") or [])
-        new = set(desired["metadata"].get("finalizers") or [])
-        added = sorted(new - old)
-        if added:
-            return [FieldError.forbidden("metadata.finalizers",
-                                         f"no new finalizers can be added if the object is being deleted, "
-                                         f"found new finalizers []string{{{', '.join(repr(a) for a in added)}}}"
-                                         .replace("'", '"'))]
-        return []
+                written = await self._replace(resource, key, desired, kv.mod_revision)
+            if written is not None:
+                return WriteResult(written)
+        raise Conflict.modified(resource.plural, resource.group, name)
 
     # -- delete ------------------------------------------------------------------------------------------
     async def delete(self, resource: Resource, namespace: str, name: str, opts: DeleteOptions) -> tuple[JSON, bool]:
@@ -414,90 +331,32 @@ class ObjectStorage:
             if kv is None:
                 raise NotFound.object(resource.plural, resource.group, name)
             live = self.external(resource, kv.value)
-            meta = live["metadata"]
-            # Worded as kube's rest.BeforeDelete, which names the Kind rather than the resource.
-            if opts.precondition_uid and opts.precondition_uid != meta.get("uid"):
-                raise Conflict(
-                    f'Operation cannot be fulfilled on {resource.kind} "{name}": the UID in the precondition '
-                    f"({opts.precondition_uid}) does not match the UID in record ({meta.get('uid')}). The object "
-                    "might have been deleted and then recreated",
-                    details={"name": name, **({"group": resource.group} if resource.group else {}),
-                             "kind": resource.kind})
-            if opts.precondition_resource_version and opts.precondition_resource_version != meta.get(
-                    "resourceVersion"):
-                raise Conflict(
-                    f'Operation cannot be fulfilled on {resource.kind} "{name}": the ResourceVersion in the '
-                    f"precondition ({opts.precondition_resource_version}) does not match the ResourceVersion in "
-                    f"record ({meta.get('resourceVersion')}). The object might have been modified",
-                    details={"name": name, **({"group": resource.group} if resource.group else {}),
-                             "kind": resource.kind})
-            desired = deep_copy(live)
-            dmeta = desired["metadata"]
-            finalizers = list(dmeta.get("finalizers") or [])
-            policy = self._propagation(resource, opts)
-            if policy == "Foreground" and "foregroundDeletion" not in finalizers:
-                finalizers = [f for f in finalizers if f != "orphan"] + ["foregroundDeletion"]
-            elif policy == "Orphan" and "orphan" not in finalizers:
-                finalizers = [f for f in finalizers if f != "foregroundDeletion"] + ["orphan"]
-            grace = strategy.graceful_delete_seconds(live, opts.grace_period_seconds)
-            is_namespace = resource.group == "" and resource.plural == "namespaces"
-            if is_namespace:
-                desired.setdefault("status", {})["phase"] = "Terminating"
-            # A namespace waits for its controller to empty spec.finalizers (PUT .../finalize), then goes.
-            pending_spec = is_namespace and bool((desired.get("spec") or {}).get("finalizers"))
-            if not finalizers and grace == 0 and not pending_spec:
+            step = deletion.plan(resource, name, live, opts, strategy)
+            if step.remove:
                 if opts.dry_run:
                     return live, True
                 removed = await self._remove(resource, key, kv.mod_revision)
-                if removed is None:
-                    continue
-                return removed, True
-            # The object stays, marked for deletion.
-            if meta.get("deletionTimestamp"):
-                # Already being deleted: a shorter grace period may still shorten the wait (pods).
-                old_grace = meta.get("deletionGracePeriodSeconds")
-                if old_grace is not None and grace < old_grace and not finalizers:
-                    dmeta["deletionTimestamp"] = after(grace)
-                    dmeta["deletionGracePeriodSeconds"] = grace
-                else:
-                    if finalizers == list(meta.get("finalizers") or []):
-                        return live, False
-            else:
-                dmeta["deletionTimestamp"] = after(grace) if grace else rfc3339()
-                dmeta["deletionGracePeriodSeconds"] = grace
-            if finalizers:
-                dmeta["finalizers"] = finalizers
-            if opts.dry_run:
-                return desired, False
-            try:
-                stored = await self.store.update(key, self.internal(resource, desired),
-                                                 expected_revision=kv.mod_revision)
-            except (RevisionMismatch, KeyNotFound):
+                if removed is not None:
+                    return removed, True
                 continue
-            written = self.external(resource, stored.value)
-            await self._after_write(resource, "update", written)
-            return written, False
+            if step.marked is None:
+                return live, False
+            if opts.dry_run:
+                return step.marked, False
+            written = await self._replace(resource, key, step.marked, kv.mod_revision)
+            if written is not None:
+                return written, False
         raise Conflict.modified(resource.plural, resource.group, name)
 
-    def _propagation(self, resource: Resource, opts: DeleteOptions) -> str:
-        if opts.propagation_policy:
-            return opts.propagation_policy
-        if opts.orphan_dependents is True:
-            return "Orphan"
-        if opts.orphan_dependents is False:
-            return "Background"
-        return self.strategy(resource).default_propagation()
-
-    @staticmethod
-    def _ready_to_remove(obj: JSON) -> bool:
-        """An update that clears the last finalizer of an object being deleted removes it."""
-        meta = obj["metadata"]
-        if not meta.get("deletionTimestamp") or meta.get("finalizers"):
-            return False
-        if obj.get("kind") == "Namespace" and (obj.get("spec") or {}).get("finalizers"):
-            return False
-        # Graceful pods wait for their node to confirm (a delete with grace 0), not for finalizers.
-        return not (obj.get("kind") == "Pod" and meta.get("deletionGracePeriodSeconds"))
+    async def _replace(self, resource: Resource, key: str, obj: JSON, revision: int) -> JSON | None:
+        """Write ``obj`` over stored ``revision``; None when another writer got there first."""
+        try:
+            stored = await self.store.update(key, self.internal(resource, obj), expected_revision=revision)
+        except (RevisionMismatch, KeyNotFound):
+            return None
+        written = self.external(resource, stored.value)
+        await self._after_write(resource, "update", written)
+        return written
 
     async def _remove(self, resource: Resource, key: str, revision: int) -> JSON | None:
         try:
@@ -516,32 +375,6 @@ class ObjectStorage:
                 raise
             except Exception:  # a reaction must never undo an acknowledged write
                 log.exception("after-write hook failed for %s %s", verb, resource.qualified)
-
-    # -- field ownership ---------------------------------------------------------------------------------
-    @staticmethod
-    def _track(resource: Resource, live: JSON | None, desired: JSON, incoming: Any, manager: str | None,
-               applied: bool, subresource: str) -> None:
-        """Record in ``metadata.managedFields`` which manager owns which fields after this write."""
-        meta = desired["metadata"]
-        if applied:
-            if incoming is not None:
-                meta["managedFields"] = incoming
-            return
-        if manager is None:
-            return  # in-process writes keep whatever ownership the object had
-        if incoming is not None:
-            meta["managedFields"] = incoming
-        try:
-            entries = managedfields.update(live, desired, manager, definition=resource.definition or None,
-                                           api_version=resource.api_version, now=rfc3339(),
-                                           subresource=subresource, schema=resource.schema)
-        except managedfields.ManagedFieldsError:
-            log.warning("could not track field ownership of %s %s", resource.qualified, meta.get("name"))
-            return
-        if entries:
-            meta["managedFields"] = entries
-        else:
-            meta.pop("managedFields", None)
 
     # -- shapes ------------------------------------------------------------------------------------------
     @staticmethod
@@ -586,13 +419,3 @@ class ObjectStorage:
         pruned: JSON = schema.prune_unknown(resource.definition, obj)
         return pruned
 
-
-def _same(desired: JSON, live: JSON, *, managed_fields: bool = False) -> bool:
-    """True when a write would change nothing (resourceVersion aside; managedFields only when the client
-    wrote them itself: the timestamps of a write that changes nothing else do not count)."""
-    skip = ("resourceVersion",) if managed_fields else ("resourceVersion", "managedFields")
-    a = desired["metadata"]
-    b = live["metadata"]
-    if {k: v for k, v in a.items() if k not in skip} != {k: v for k, v in b.items() if k not in skip}:
-        return False
-    return {k: v for k, v in desired.items() if k != "metadata"} == {k: v for k, v in live.items() if k != "metadata"}
