@@ -34,12 +34,17 @@ class Cluster:
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig"
 
+    def environment(self) -> dict[str, str]:
+        """The server's environment: its own nftables table for the service proxy (unless the caller names one),
+        so clusters of parallel runs on one machine do not rewrite each other's rules."""
+        return {"NANOKUBE_PROXY_TABLE": f"nke2e{os.getpid()}", **os.environ, "PYTHONUNBUFFERED": "1"}
+
     def start(self, *extra: str, timeout: float = 30.0) -> None:
         node = () if "--node" in extra else ("--node", "none")  # a real node only where a test asks for one
         cmd = [sys.executable, *os.environ.get("NANOKUBE_E2E_ENTRY", "-m nanokube.cmd.main").split(), "up",
                "--data-dir", str(self.data_dir), "--port", "0", *node, *extra]
         self.process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                        env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                                        env=self.environment())
         deadline = time.monotonic() + timeout
         assert self.process.stdout is not None
         while time.monotonic() < deadline:

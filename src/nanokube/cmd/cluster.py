@@ -29,7 +29,7 @@ from nanokube.client.local import LocalClient
 from nanokube.controllers.manager import ControllerManager, default_controllers
 from nanokube.controllers.nodeipam import NodeIPAMController, NodeIPAMSettings
 from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
-from nanokube.controllers.volumes import VolumeSettings
+from nanokube.controllers.volumes import VolumeSettings, host_directory_hooks
 from nanokube.dns.server import DNSServer, DNSSettings
 from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_available
 from nanokube.kubelet.runtime.process_node import ProcessNode
@@ -149,7 +149,7 @@ class ControlPlane:
         address = s.host if s.host not in ("0.0.0.0", "::", "") and not s.host.startswith("127.") else ""
         return LocalNode(client, LocalNodeSettings(data_dir=s.data_dir, name=s.node_name, pod_cidr=s.node_pod_cidr,
                                                    bridge=s.node_bridge, kubelet_token=token, address=address,
-                                                   cluster_cidr=s.pod_cidr))
+                                                   cluster_cidr=s.pod_cidr, cluster_dns=(self._dns_ip(),)))
 
     def _proxy(self, client: LocalClient, node_name: str, *, userspace: bool = False) -> Proxier:
         """kube-proxy for the local node: nftables table ``nanokube`` (``NANOKUBE_PROXY_TABLE`` overrides), or
@@ -159,12 +159,16 @@ class ControlPlane:
         self.progress(f"service proxy: {what}")
         return Proxier(client, backend, ProxySettings(node_name=node_name, cluster_cidr=self.settings.pod_cidr))
 
+    def _dns_ip(self) -> str:
+        """The kube-dns Service address: .10 of the service range, as kubeadm and k3s choose it."""
+        return str(ipaddress.ip_network(self.settings.service_cidr, strict=False).network_address + 10)
+
     def _dns(self, client: LocalClient, node_name: str) -> DNSServer:
         """Cluster DNS for the local node's Pods on its pod bridge gateway (the first address of the node's pod
         range), port 53 (``NANOKUBE_DNS_PORT`` overrides); kube-system/kube-dns at .10 of the service range
         leads there. Names outside the cluster go to the nameservers of this machine's /etc/resolv.conf."""
         gateway = str(ipaddress.ip_network(self.settings.node_pod_cidr, strict=False).network_address + 1)
-        dns_ip = str(ipaddress.ip_network(self.settings.service_cidr, strict=False).network_address + 10)
+        dns_ip = self._dns_ip()
         port = int(os.environ.get("NANOKUBE_DNS_PORT", "53"))
         self.progress(f"cluster DNS: {gateway}:{port} (Service kube-system/kube-dns at {dns_ip})")
         return DNSServer(client, DNSSettings(listen=gateway, port=port, cluster_ip=dns_ip, node_name=node_name))
@@ -235,13 +239,15 @@ class ControlPlane:
                 self.progress(f"node token: {token_file}; {join_hint(self.url, token_file)}")
             lifecycle = NodeLifecycleSettings(grace_period=s.node_grace_period,
                                               monitor_period=min(5.0, s.node_grace_period / 4))
+            local = self._local_node(client, kubelet_token)
             volumes = VolumeSettings(storage_dir=str(s.data_dir / "storage"))
+            if isinstance(local, LocalNode):  # local-path volumes of this machine's node: make and remove them
+                volumes.create_dir, volumes.remove_dir = host_directory_hooks(local.name, volumes.storage_dir)
             ipam = NodeIPAMSettings(cluster_cidr=s.pod_cidr)
             manager = ControllerManager(client, [*default_controllers(lifecycle, volumes),
                                                  lambda c: NodeIPAMController(c, ipam)])
             tasks.append(asyncio.create_task(manager.run(stop=stop), name="controllers"))
             tasks.append(asyncio.create_task(run_scheduler(client, manager.identity, stop), name="scheduler"))
-            local = self._local_node(client, kubelet_token)
             if local is not None:
                 tasks.append(asyncio.create_task(local.run(stop=stop), name="local-node"))
                 self.progress(f"local node: {local.name} ({local.summary})" if isinstance(local, ProcessNode) else

@@ -19,6 +19,7 @@ from .daemonset import DaemonSetController
 from .deployment import DeploymentController
 from .disruption import DisruptionController
 from .endpoints import EndpointsController
+from .endpointslicemirroring import EndpointSliceMirroringController
 from .gc import GarbageCollector
 from .job import JobController, TTLAfterFinishedController
 from .namespace import NamespaceController
@@ -48,6 +49,7 @@ def default_controllers(node_lifecycle: NodeLifecycleSettings | None = None,
         GarbageCollector,
         ServiceAccountController,
         EndpointsController,
+        EndpointSliceMirroringController,
         lambda client: NodeLifecycleController(client, lifecycle),
         PodGCController,
         ReplicaSetController,
