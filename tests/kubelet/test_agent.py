@@ -63,5 +63,7 @@ def test_needs_sync_ignores_status_echoes() -> None:
     assert needs_sync(deleting, before)
     changed = {**before, "metadata": {**before["metadata"], "generation": 2}}
     assert needs_sync(changed, before)
+    relabelled = {**before, "metadata": {**before["metadata"], "labels": {"tier": "new"}}}
+    assert needs_sync(relabelled, before)  # a downwardAPI volume shows the labels
     gated = {**before, "spec": {**before["spec"], "readinessGates": [{"conditionType": "x"}]}}
     assert needs_sync({**gated, "status": {"conditions": [{"type": "x", "status": "True"}]}}, gated)

@@ -114,6 +114,8 @@ async def test_a_missing_configmap_holds_the_container_until_it_exists() -> None
         body["spec"]["containers"][0]["env"] = [
             {"name": "G", "valueFrom": {"configMapKeyRef": {"name": "later", "key": "g"}}},
             {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}]
+        body["spec"]["containers"][0]["command"] = ["serve", "--bind=$(IP)"]
+        body["spec"]["containers"][0]["args"] = ["$(G)", "$$(G)", "$(UNDEFINED)"]
         await client.create(pods, "default", body)
         stop = asyncio.Event()
         task = asyncio.create_task(agent.run(stop=stop))
@@ -136,6 +138,9 @@ async def test_a_missing_configmap_holds_the_container_until_it_exists() -> None
         found = await eventually(running, what="the container running once the ConfigMap exists")
         env = dict(seen[-1].envs)
         assert env == {"G": "hey", "IP": found["status"]["podIP"]}
+        # command and args are expanded against the container's environment
+        assert seen[-1].command == ["serve", f"--bind={found['status']['podIP']}"]
+        assert seen[-1].args == ["hey", "$(G)", "$(UNDEFINED)"]
         stop.set()
         await task
 

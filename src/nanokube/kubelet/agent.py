@@ -205,8 +205,8 @@ def needs_sync(pod: JSON, old: JSON) -> bool:
     for key in ("uid", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
         if meta.get(key) != before.get(key):
             return True
-    if meta.get("annotations") != before.get("annotations"):
-        return True
+    if meta.get("annotations") != before.get("annotations") or meta.get("labels") != before.get("labels"):
+        return True  # downwardAPI volumes show both
     if pod["spec"].get("readinessGates"):
         return (pod.get("status") or {}).get("conditions") != (old.get("status") or {}).get("conditions")
     return False

@@ -34,7 +34,7 @@ from nanokube.client.events import EventRecorder
 
 from .backoff import Backoff, go_duration
 from .hooks import ContainerLifecycle, HookRunner, pod_ref
-from .podenv import ContainerConfigFailure, EnvResolver, PodContext
+from .podenv import ContainerConfigFailure, EnvResolver, PodContext, expand
 from .podfiles import pod_hostname
 from .podstatus import (
     TERMINAL_PHASES,
@@ -309,6 +309,10 @@ class PodSyncer:
         ips = [ip for ip in (sandbox.ip, *sandbox.additional_ips) if ip]
         if self.env is not None:
             config.envs = await self.env.resolve(pod, spec, PodContext(ips, self.settings.host_ips))
+        # command and args see the container's environment as $(VAR), as the kubelet expands them
+        variables = dict(config.envs)
+        config.command = [expand(part, variables) for part in config.command]
+        config.args = [expand(part, variables) for part in config.args]
         if self.volumes is not None:
             config.mounts = await self.volumes.mounts(pod, spec, ips)
         return config
