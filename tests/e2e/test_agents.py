@@ -250,6 +250,10 @@ def test_a_service_reaches_its_pod_on_another_node(three_nodes: Nodes) -> None:
     cluster_ip = _json(c, "get", "service", "web-c")["spec"]["clusterIP"]
     # web-a's node (its proxy) sends the Service's traffic on to web-c, on the far node.
     assert _wait(lambda: _fetch(c, "web-a", cluster_ip, 80) == "200", "web-a to reach Service web-c")
+    # By name too: each agent serves cluster DNS for its Pods behind kube-dns (10.43.0.10).
+    assert _wait(lambda: _fetch(c, "web-a", "web-c", 80) == "200", "web-a to reach web-c by its DNS name")
+    assert _wait(lambda: _fetch(c, "web-c", "web-c.default.svc.cluster.local", 80) == "200",
+                 "web-c to reach its own Service by its full name")
 
 
 def test_a_restarted_agent_readopts_its_containers(three_nodes: Nodes) -> None:

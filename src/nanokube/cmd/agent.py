@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import logging
 import os
 import signal
@@ -39,6 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from nanokube.api.errors import ApiError, Forbidden, Unauthorized
 from nanokube.client.http import HttpClient
 from nanokube.client.interface import Client
+from nanokube.dns.server import DNSServer, DNSSettings
 from nanokube.kubelet.local import Companion, LocalNode, LocalNodeSettings, NodeFacts, native_available
 from nanokube.proxy.nftables import NftablesBackend, nft_available
 from nanokube.proxy.proxier import Proxier, ProxySettings
@@ -77,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--proxy-table", default=os.environ.get("NANOKUBE_PROXY_TABLE", "nanokube"),
                    help="the nftables table the Service proxy programs (default nanokube); --proxy-table '' runs "
                         "no proxy")
+    p.add_argument("--cluster-dns", default="10.43.0.10", metavar="IP",
+                   help="the kube-dns Service address Pods use as their nameserver (default 10.43.0.10); this "
+                        "node serves cluster DNS on its pod bridge gateway behind it; '' runs no DNS server")
     p.add_argument("--log-level", default=os.environ.get("NANOKUBE_LOG_LEVEL", "info"),
                    choices=("debug", "info", "warning", "error"))
     return p
@@ -186,6 +191,21 @@ def service_proxy(table: str) -> Companion:
     return run
 
 
+def cluster_dns(cluster_ip: str) -> Companion:
+    """A cluster DNS server for the node's Pods on its pod bridge gateway; its address joins the kube-dns
+    Service's endpoints (one per node), so the proxy spreads lookups over every node's server."""
+    async def run(client: Client, facts: NodeFacts, stop: asyncio.Event) -> None:
+        gateway = str(ipaddress.ip_network(facts.pod_cidr, strict=False).network_address + 1)
+        settings = DNSSettings(listen=gateway, cluster_ip=cluster_ip, node_name=facts.name)
+        try:
+            await DNSServer(client, settings).run(stop=stop)
+        except Exception:
+            log.exception("cluster DNS on %s stopped", gateway)
+            raise
+
+    return run
+
+
 async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> None:
     ok, why = native_available()
     if not ok:
@@ -201,8 +221,12 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> None:
         settings = LocalNodeSettings(data_dir=data_dir, name=args.node_name, pod_cidr="", bridge=args.bridge,
                                      kubelet_token=kubelet_credential(token), address=address,
                                      kubelet_host=address, kubelet_port=args.kubelet_port, control_plane=False,
-                                     cluster_cidr=args.cluster_cidr, netns_prefix=args.netns_prefix)
-        node = LocalNode(client, settings, companions=[service_proxy(args.proxy_table)] if args.proxy_table else [])
+                                     cluster_cidr=args.cluster_cidr, netns_prefix=args.netns_prefix,
+                                     cluster_dns=(args.cluster_dns,) if args.cluster_dns else ())
+        companions = [service_proxy(args.proxy_table)] if args.proxy_table else []
+        if args.cluster_dns:
+            companions.append(cluster_dns(args.cluster_dns))
+        node = LocalNode(client, settings, companions=companions)
         print(f"nanokube: agent: node {node.name} at {address} joining {args.server} (data directory "
               f"{data_dir})", flush=True)
         try:
