@@ -2,7 +2,8 @@
 
 ``RestHandler.handle`` parses the path (``requestinfo``), finds the resource in the registry, and runs the
 verb: get, list, watch, create, update, patch, delete, deletecollection, or a subresource (``subresources``).
-Query parameters and bodies are read here; object semantics live in ``storage.ObjectStorage``.
+Query parameters and DeleteOptions are parsed by ``requestparams``, object semantics live in
+``storage.ObjectStorage``; what is left here is routing and running each verb.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from nanokube.api import managedfields, tables
@@ -19,17 +19,13 @@ from nanokube.api.errors import (
     ApiError,
     BadRequest,
     Conflict,
-    FieldError,
     InternalError,
-    Invalid,
     MethodNotAllowed,
     NotFound,
     RequestEntityTooLarge,
     UnprocessablePatch,
     UnsupportedMediaType,
 )
-from nanokube.api.fields import parse_field_selector
-from nanokube.api.labels import parse_selector
 from nanokube.api.registry import Registry, Resource
 from nanokube.util.timeutil import rfc3339
 
@@ -43,33 +39,30 @@ from .negotiation import (
     decode_patch_body,
 )
 from .requestinfo import RequestInfo, parse_resource_path
-from .storage import DeleteOptions, ListOptions, ObjectStorage, field_spec_for
+from .requestparams import (
+    delete_options,
+    dry_run,
+    field_manager,
+    field_validation,
+    flag,
+    json_response,
+    list_options,
+    list_options_invalid,
+    warning_headers,
+)
+from .storage import ListOptions, ObjectStorage
 from .subresources import Subresources
 from .watchstream import WatchRequest, WatchStream
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
+__all__ = ["RestHandler", "field_manager", "json_response"]  # subresources and app take these from here
 _MAX_JSON_PATCH_OPS = 10000
 # Kinds whose DELETE answers with the deleted object rather than a Status (kube's ReturnDeletedObject); the
 # Python client's typed models expect exactly this.
 _RETURNS_DELETED = frozenset({("", "pods"), ("", "services"), ("", "serviceaccounts"), ("", "persistentvolumes"),
                               ("", "persistentvolumeclaims"), ("", "resourcequotas"),
                               ("storage.k8s.io", "storageclasses")})
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None,
-                  content_type: str = JSON_TYPE) -> web.Response:
-    return web.Response(body=orjson.dumps(body), status=status, headers={"Content-Type": content_type,
-                                                                           **(headers or {})})
-
-
-def field_manager(request: web.Request) -> str:
-    """The manager a write is recorded under: ``fieldManager``, else derived from the User-Agent as kube does."""
-    return request.query.get("fieldManager") or managedfields.default_manager(request.headers.get("User-Agent", ""))
-
-
-def _flag(value: str | None) -> bool:
-    return value is not None and value.lower() in ("true", "1", "yes")
 
 
 class RestHandler:
@@ -95,7 +88,7 @@ class RestHandler:
         method = request.method
         if info.is_collection:
             if method == "GET":
-                if _flag(request.query.get("watch")):
+                if flag(request.query.get("watch")):
                     self._require(resource, "watch")
                     return await self.watch(request, resource, info)
                 self._require(resource, "list")
@@ -136,36 +129,10 @@ class RestHandler:
             return json_response(table, content_type=TABLE_TYPE)
         return json_response(obj)
 
-    def _list_options(self, request: web.Request, resource: Resource) -> ListOptions:
-        q = request.query
-        opts = ListOptions()
-        if q.get("labelSelector"):
-            try:
-                opts.label_selector = parse_selector(q["labelSelector"])
-            except ValueError as err:
-                raise BadRequest(str(err)) from err
-        if q.get("fieldSelector"):
-            try:
-                fs = field_spec_for(resource).check(parse_field_selector(q["fieldSelector"]))
-            except ValueError as err:
-                raise BadRequest(str(err)) from err
-            opts.field_selector = fs
-        if q.get("limit"):
-            try:
-                opts.limit = max(int(q["limit"]), 0)
-            except ValueError:
-                raise BadRequest(f"invalid limit: {q['limit']}") from None
-        opts.continue_token = q.get("continue", "")
-        opts.resource_version = q.get("resourceVersion", "")
-        opts.resource_version_match = q.get("resourceVersionMatch", "")
-        if opts.resource_version_match and opts.resource_version_match not in ("Exact", "NotOlderThan"):
-            raise Invalid("ListOptions", "meta.k8s.io", "", [])
-        return opts
-
     async def list_collection(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
-        if _flag(request.query.get("sendInitialEvents")):
-            raise _list_options_invalid("sendInitialEvents", "sendInitialEvents is forbidden for list")
-        opts = self._list_options(request, resource)
+        if flag(request.query.get("sendInitialEvents")):
+            raise list_options_invalid("sendInitialEvents", "sendInitialEvents is forbidden for list")
+        opts = list_options(request, resource)
         page = await self.storage.list_objects(resource, info.namespace, opts)
         meta: JSON = {"resourceVersion": page.resource_version}
         if page.continue_token:
@@ -189,10 +156,10 @@ class RestHandler:
 
     async def watch(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
         q = request.query
-        opts = self._list_options(request, resource)
-        send_initial = _flag(q.get("sendInitialEvents"))
+        opts = list_options(request, resource)
+        send_initial = flag(q.get("sendInitialEvents"))
         if send_initial and opts.resource_version_match != "NotOlderThan":
-            raise _list_options_invalid(
+            raise list_options_invalid(
                 "resourceVersionMatch",
                 "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan")
         if opts.resource_version and opts.resource_version != "0":
@@ -207,7 +174,7 @@ class RestHandler:
             except ValueError:
                 raise BadRequest(f"invalid timeoutSeconds: {q['timeoutSeconds']}") from None
         wreq = WatchRequest(resource, info.namespace, opts.resource_version, opts.label_selector,
-                            opts.field_selector, send_initial, _flag(q.get("allowWatchBookmarks")), timeout)
+                            opts.field_selector, send_initial, flag(q.get("allowWatchBookmarks")), timeout)
         output = choose_output(request.headers.get("Accept"))
         if output.table:
             def render(obj: JSON, first: bool) -> JSON:
@@ -218,15 +185,9 @@ class RestHandler:
         return await self.watches.serve(request, wreq, None, JSON_TYPE)
 
     # -- writes ------------------------------------------------------------------------------------------
-    def _field_validation(self, request: web.Request) -> str:
-        value = request.query.get("fieldValidation", "") or "Warn"
-        if value not in ("Strict", "Warn", "Ignore"):
-            raise BadRequest(f'fieldValidation must be one of "Ignore", "Warn", or "Strict", got "{value}"')
-        return value
-
     def _unknown_fields(self, request: web.Request, resource: Resource, obj: JSON, warnings: list[str]) -> JSON:
         """Apply fieldValidation: Strict rejects unknown fields; Warn and Ignore drop them (Warn says so)."""
-        mode = self._field_validation(request)
+        mode = field_validation(request)
         unknown = self.storage.unknown_fields(resource, obj)
         if not unknown:
             return obj
@@ -237,21 +198,6 @@ class RestHandler:
         if mode == "Warn":
             warnings.extend(f'unknown field "{u}"' for u in unknown)
         return self.sub.prune(resource, obj)
-
-    @staticmethod
-    def _dry_run(request: web.Request) -> bool:
-        values = request.query.getall("dryRun", [])
-        for value in values:
-            if value != "All":
-                raise BadRequest(f'Invalid dry run value: "{value}", only "All" is supported')
-        return bool(values)
-
-    @staticmethod
-    def _warning_headers(warnings: list[str]) -> dict[str, str]:
-        if not warnings:
-            return {}
-        escaped = [w.replace("\\", "\\\\").replace('"', '\\"') for w in warnings]
-        return {"Warning": ", ".join(f'299 - "{w}"' for w in escaped)}
 
     async def _read_object(self, request: web.Request) -> JSON:
         body = decode_body(await request.read(), request.headers.get("Content-Type"))
@@ -267,9 +213,9 @@ class RestHandler:
             return json_response(await self.sub.review(resource, obj), status=201)
         warnings: list[str] = []
         obj = self._unknown_fields(request, resource, obj, warnings)
-        created = await self.storage.create(resource, info.namespace, obj, dry_run=self._dry_run(request),
+        created = await self.storage.create(resource, info.namespace, obj, dry_run=dry_run(request),
                                             manager=field_manager(request))
-        return json_response(created, status=201, headers=self._warning_headers(warnings))
+        return json_response(created, status=201, headers=warning_headers(warnings))
 
     async def update(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
         obj = await self._read_object(request)
@@ -291,9 +237,9 @@ class RestHandler:
             return obj
 
         result = await self.storage.update(resource, info.namespace, info.name, mutate,
-                                           dry_run=self._dry_run(request), manager=field_manager(request))
+                                           dry_run=dry_run(request), manager=field_manager(request))
         return json_response(result.obj, status=201 if result.created else 200,
-                             headers=self._warning_headers(warnings))
+                             headers=warning_headers(warnings))
 
     async def patch(self, request: web.Request, resource: Resource, info: RequestInfo,
                     subresource: str = "") -> web.StreamResponse:
@@ -319,11 +265,11 @@ class RestHandler:
         else:
             mutate = self.patcher(request, resource, info, media, patch_body, warnings)
         result = await self.storage.update(resource, info.namespace, info.name, mutate, subresource=subresource,
-                                           dry_run=self._dry_run(request),
+                                           dry_run=dry_run(request),
                                            create_if_missing=is_apply and not subresource,
                                            manager=field_manager(request), applied=is_apply)
         return json_response(result.obj, status=201 if result.created else 200,
-                             headers=self._warning_headers(warnings))
+                             headers=warning_headers(warnings))
 
     def applier(self, request: web.Request, resource: Resource, info: RequestInfo, applied: JSON,
                 warnings: list[str], subresource: str) -> Any:
@@ -332,7 +278,7 @@ class RestHandler:
         body = self._unknown_fields(request, resource, dict(applied), warnings)
         body.setdefault("metadata", {}).setdefault("name", info.name)
         manager = request.query["fieldManager"]
-        force = _flag(request.query.get("force"))
+        force = flag(request.query.get("force"))
 
         def mutate(live: JSON | None) -> JSON:
             try:
@@ -377,7 +323,7 @@ class RestHandler:
         return mutate
 
     async def delete(self, request: web.Request, resource: Resource, info: RequestInfo) -> web.StreamResponse:
-        opts = await self._delete_options(request)
+        opts = await delete_options(request)
         obj, removed = await self.storage.delete(resource, info.namespace, info.name, opts)
         if removed and (resource.group, resource.plural) not in _RETURNS_DELETED:
             status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
@@ -386,40 +332,10 @@ class RestHandler:
             return json_response(status)
         return json_response(obj)
 
-    async def _delete_options(self, request: web.Request) -> DeleteOptions:
-        q = request.query
-        raw = await request.read() if request.can_read_body else b""
-        body: JSON = {}
-        if raw.strip():
-            decoded = decode_body(raw, request.headers.get("Content-Type"))
-            if decoded is not None:
-                if not isinstance(decoded, dict):
-                    raise BadRequest("DeleteOptions must be an object")
-                body = decoded
-        opts = DeleteOptions()
-        grace = body.get("gracePeriodSeconds", q.get("gracePeriodSeconds"))
-        if grace is not None:
-            try:
-                opts.grace_period_seconds = int(grace)
-            except (TypeError, ValueError):
-                raise BadRequest(f"invalid gracePeriodSeconds: {grace}") from None
-        opts.propagation_policy = body.get("propagationPolicy") or q.get("propagationPolicy")
-        if opts.propagation_policy and opts.propagation_policy not in ("Background", "Foreground", "Orphan"):
-            raise _delete_options_invalid(opts.propagation_policy)
-        orphan = body.get("orphanDependents", q.get("orphanDependents"))
-        if orphan is not None:
-            opts.orphan_dependents = orphan if isinstance(orphan, bool) else _flag(str(orphan))
-        pre = body.get("preconditions") or {}
-        opts.precondition_uid = pre.get("uid")
-        opts.precondition_resource_version = pre.get("resourceVersion")
-        dry = body.get("dryRun") or q.getall("dryRun", [])
-        opts.dry_run = bool(dry)
-        return opts
-
     async def delete_collection(self, request: web.Request, resource: Resource,
                                 info: RequestInfo) -> web.StreamResponse:
-        opts = self._list_options(request, resource)
-        del_opts = await self._delete_options(request)
+        opts = list_options(request, resource)
+        del_opts = await delete_options(request)
         page = await self.storage.list_objects(resource, info.namespace, ListOptions(opts.label_selector,
                                                                             opts.field_selector))
         deleted = []
@@ -452,12 +368,3 @@ def _patch_failure(err: patching.PatchError) -> ApiError:
 def _route_not_allowed() -> MethodNotAllowed:
     """kube registers no route for a verb a resource lacks; go-restful answers with its own wording."""
     return MethodNotAllowed("the server does not allow this method on the requested resource")
-
-
-def _list_options_invalid(field: str, detail: str) -> Invalid:
-    return Invalid("ListOptions", "meta.k8s.io", "", [FieldError.forbidden(field, detail)])
-
-
-def _delete_options_invalid(policy: str) -> Invalid:
-    return Invalid("DeleteOptions", "meta.k8s.io", "", [FieldError.not_supported(
-        "propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"])])
