@@ -210,17 +210,29 @@ def _read_until_closed(resp: Any) -> str:
     return out
 
 
-def test_attach_feeds_a_containers_stdin(node: Node) -> None:
+def _log_has(c: Cluster, pod: str, text: str) -> bool:
+    return text in c.kubectl("logs", pod).stdout
+
+
+def test_attach_feeds_a_containers_stdin_and_leaves_it_open(node: Node) -> None:
     c = node.cluster
     node.apply(ATTACH)
     c.kubectl("wait", "--for=condition=Ready", "pod/reader", "--timeout=60s")
     node.pod("reader")
-    attached = subprocess.run([KUBECTL, "--kubeconfig", str(c.kubeconfig), "attach", "-i", "reader"],
-                              input="one\ntwo\n", capture_output=True, text=True, timeout=60)
-    assert attached.returncode == 0, attached.stderr
-    # kubectl may leave as soon as its stdin ends, before all the output has come back: the log has it all.
-    assert set(attached.stdout.splitlines()) <= {"got one", "got two"}, attached.stdout
-    _wait(lambda: c.kubectl("logs", "reader").stdout.splitlines() == ["got one", "got two"], "the reader's log")
+    for word in ("one", "two"):  # two attaches in turn; the first one's end of stdin leaves the container's open
+        attach = subprocess.Popen([KUBECTL, "--kubeconfig", str(c.kubeconfig), "attach", "-i", "reader"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            assert attach.stdin is not None
+            attach.stdin.write(f"{word}\n".encode())
+            attach.stdin.close()
+            _wait(partial(_log_has, c, "reader", f"got {word}\n"), f"the reader to get {word}")
+        finally:
+            attach.terminate()
+            attach.wait(10)
+    status = node.pod("reader")["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 0 and "running" in status["state"], status
+    assert c.kubectl("logs", "reader").stdout == "got one\ngot two\n"
     c.kubectl("delete", "pod", "reader", "--timeout=60s")
 
 

@@ -3,7 +3,10 @@
 * ``exec`` runs ``runc exec`` in the foreground, so its exit status is the command's. Without a terminal the
   command's stdio are pipes to the agent; with one, runc runs on a pseudo-terminal of ours and relays it to
   the terminal it allocates in the container.
-* ``attach`` talks to the container's shim over its ``attach.sock`` (frames described in ``shim.py``).
+* ``attach`` talks to the container's shim over its ``attach.sock`` (frames described in ``shim.py``). As with
+  the kubelet's runtimes, an attach client that ends its stdin closes the container's stdin only when the
+  container has ``stdinOnce`` (then the shim also closes it when that client goes); otherwise stdin stays open
+  for the next attach.
 * ``port_forward`` opens a TCP connection from inside the Pod's network namespace: a socket is created in a
   short-lived thread that entered the namespace with ``setns`` (which is per thread), then connected and used
   from the event loop like any other socket.
@@ -248,8 +251,9 @@ class AttachSession:
     """An attach to a container through its shim; ``wait`` is the container's exit code."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, tty: bool,
-                 exit_code: Callable[[], Awaitable[int]]) -> None:
+                 exit_code: Callable[[], Awaitable[int]], *, stdin_once: bool = False) -> None:
         self.reader, self.writer, self.tty = reader, writer, tty
+        self.stdin_once = stdin_once
         self._exit_code = exit_code
         self._code: int | None = None
 
@@ -262,7 +266,9 @@ class AttachSession:
         await self._send(0, data)
 
     async def close_stdin(self) -> None:
-        await self._send(1, b"")
+        """The client's stdin ended: the container's closes too only with ``stdinOnce``."""
+        if self.stdin_once:
+            await self._send(1, b"")
 
     async def resize(self, width: int, height: int) -> None:
         await self._send(2, struct.pack(">HH", width, height))
@@ -294,7 +300,17 @@ async def attach(directory: Path, tty: bool, exit_code: Callable[[], Awaitable[i
     except OSError as err:
         raise RuntimeFailure(f"cannot attach: the container is not running ({err.strerror})") from None
     reader, writer = await asyncio.open_unix_connection(sock=sock)
-    return AttachSession(reader, writer, tty, exit_code)
+    return AttachSession(reader, writer, tty, exit_code, stdin_once=_shim_setting(directory, "stdin_once") == "1")
+
+
+def _shim_setting(directory: Path, key: str) -> str:
+    """One value of the container's ``shim.conf`` (``key value`` lines), "" when absent."""
+    with contextlib.suppress(OSError):
+        for line in (directory / "shim.conf").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return value
+    return ""
 
 
 # -- port-forward -----------------------------------------------------------------------------------------
