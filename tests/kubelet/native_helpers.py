@@ -130,14 +130,19 @@ def netns_names(prefix: str) -> list[str]:
 
 
 def shims(state_dir: Path, *, spares: bool = True) -> list[int]:
-    """Live (not zombie) shim processes of this state dir: containers' shims, and the spare unless told not."""
+    """Live (not zombie) shim processes of this state dir: containers' shims (working in a container's
+    directory), and the spare or zygote (which name the state dir on their command line) unless told not."""
     found = []
-    wanted = str(state_dir if spares else state_dir / "containers").encode()
+    containers = str(state_dir / "containers")
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"shim.py" not in cmdline:
+                continue
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            if b"shim.py" in cmdline and wanted in cmdline and state != "Z":
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            ours = cwd.startswith(containers) or (spares and str(state_dir).encode() in cmdline)
+            if ours and state != "Z":
                 found.append(int(pid))
     return found
 

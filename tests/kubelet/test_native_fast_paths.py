@@ -1,6 +1,6 @@
 """The native runtime's shortcuts around external tools, as root: containers started through runc's exec fifo
 (and ``runc start`` when that cannot be done), Pod namespaces made in-process by a thread of their own (the
-agent's own hostname and namespaces untouched), and the spare shim."""
+agent's own hostname and namespaces untouched), shims forked from a zygote, unmounting without the mount table."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,9 +19,9 @@ import pytest
 from native_helpers import Native, busybox, force_clean, leftovers, make_native, require_native
 
 from nanokube.kubelet.network import netns
-from nanokube.kubelet.runtime.interface import ContainerState, StartContainerFailure
+from nanokube.kubelet.runtime.interface import ContainerState, CreateContainerFailure, StartContainerFailure
 from nanokube.kubelet.runtime.rootfs import mount, mounted, unmount
-from nanokube.kubelet.runtime.shimctl import release_init
+from nanokube.kubelet.runtime.shimctl import ShimZygote, release_init
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -144,3 +145,43 @@ def test_unmount_takes_off_stacked_mounts_and_tolerates_none(tmp_path: Path) -> 
     finally:
         subprocess.run(["umount", "-l", str(target)], capture_output=True)
         subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+async def test_shims_are_forked_from_one_zygote(native: Native) -> None:
+    sid = await native.pod("forked")
+    first = await native.run(sid, "a", ["sleep", "30"])
+    second = await native.run(sid, "b", ["sleep", "30"])
+    shims = [native.runtime._container(cid).shim_pid for cid in (first, second)]
+    parents = {int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for pid in shims}
+    assert len(parents) == 1
+    zygote = parents.pop()
+    assert b"--zygote" in Path(f"/proc/{zygote}/cmdline").read_bytes()
+    assert all(os.getsid(pid) == pid for pid in shims)  # each shim leads its own session
+    await native.runtime.close()  # the agent goes: the zygote exits, the shims stay
+    for _ in range(100):
+        if not Path(f"/proc/{zygote}").exists():
+            break
+        await asyncio.sleep(0.02)
+    assert not Path(f"/proc/{zygote}").exists()
+    assert all(Path(f"/proc/{pid}").exists() for pid in shims)
+    assert runc_state(native, first) == "running"
+    await native.new_runtime().recover()  # the next agent re-adopts them (and the fixture removes them)
+    assert (await native.runtime.container_status(second)).state is ContainerState.RUNNING
+
+
+async def test_a_shim_that_cannot_start_reports_instead_of_hanging(tmp_path: Path) -> None:
+    require_native()
+    zygote = ShimZygote(sys.executable, str(tmp_path))
+    try:
+        empty = tmp_path / "containers" / "nothing-here"
+        empty.mkdir(parents=True)
+        with pytest.raises(CreateContainerFailure, match="shim"):
+            await zygote.start(empty, 20)  # no shim.conf
+        assert zygote._proc is not None
+        zygote._proc.kill()  # a zygote that died is started again on the next use
+        zygote._proc.wait()
+        with pytest.raises(CreateContainerFailure):
+            await zygote.start(empty, 20)
+        assert zygote._proc.poll() is None
+    finally:
+        zygote.close()
