@@ -107,6 +107,7 @@ class _PodMemory:
 
     waiting: dict[str, tuple[str, str]] = field(default_factory=dict)
     probe_killed: set[str] = field(default_factory=set)
+    pull_failed: dict[str, float] = field(default_factory=dict)  # image -> when its last pull failed
 
 
 class PodSyncer:
@@ -327,9 +328,20 @@ class PodSyncer:
             await self._event(pod, "Normal", "Pulled",
                               f'Container image "{image}" already present on machine and can be accessed by the pod')
             return
+        # As the kubelet's image manager: a failed pull backs off (10 s, doubling) per Pod and image.
+        uid, key = pod["metadata"]["uid"], f"pull {image}"
+        memory = self._memory.setdefault(uid, _PodMemory())
+        if image in memory.pull_failed and self.backoff.in_backoff_since(uid, key, memory.pull_failed[image]):
+            await self._event(pod, "Normal", "BackOff", f'Back-off pulling image "{image}"')
+            raise _PullBackOff(f'Back-off pulling image "{image}"')
         await self._event(pod, "Normal", "Pulling", f'Pulling image "{image}"')
         started = self.clock()
-        await self.runtime.pull_image(ImageSpec(image))
+        try:
+            await self.runtime.pull_image(ImageSpec(image))
+        except ImagePullFailure:
+            memory.pull_failed[image] = self.clock()
+            self.backoff.next(uid, key, memory.pull_failed[image])
+            raise
         took = go_duration(round(self.clock() - started, 6))
         await self._event(pod, "Normal", "Pulled", f'Successfully pulled image "{image}" in {took} '
                                                    f"({took} including waiting)")
@@ -503,6 +515,10 @@ class PodSyncer:
 
 class _NeverPull(RuntimeFailure):
     reason = "ErrImageNeverPull"
+
+
+class _PullBackOff(RuntimeFailure):
+    reason = "ImagePullBackOff"
 
 
 def _grace(pod: JSON) -> int:
