@@ -1,6 +1,6 @@
 """Images on the real node: one built here from Debian's busybox-static, loaded with ``nanokube image import``,
 and the same kind of image pulled from a local Debian ``docker-registry``; both run busybox ``httpd`` that
-answers at the Pod's IP. A tag the registry does not have leaves the container waiting in ErrImagePull.
+answers at the Pod's IP. A tag the registry does not have gives ErrImagePull, then ImagePullBackOff.
 
 Runs `nanokube up --node native` as test_native_node does (root, runc, CNI, busybox-static, docker-registry;
 fails, not skips, without them)."""
@@ -126,14 +126,17 @@ def test_an_image_from_a_local_registry_is_pulled_and_runs(node_cluster: Cluster
         c.kubectl("apply", "-f", "-", input=HTTPD_POD % {"name": "missing", "image": missing,
                                                           "policy": "IfNotPresent"})
 
-        def pull_failed() -> dict[str, Any]:
+        def backing_off() -> dict[str, Any]:
             statuses = _pod(c, "missing")["status"].get("containerStatuses") or []
             waiting: dict[str, Any] = statuses[0]["state"].get("waiting") or {} if statuses else {}
-            return waiting if waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff") else {}
+            return waiting if waiting.get("reason") == "ImagePullBackOff" else {}
 
-        waiting = _wait(pull_failed, "the missing tag to fail to pull")
-        assert "no-such-tag" in waiting.get("message", "") or waiting["reason"] == "ImagePullBackOff"
-        failed = _wait(lambda: [m for r, m in _events(c, "missing") if r == "Failed"], "a Failed event")
-        assert any(missing in m for m in failed), failed
+        waiting = _wait(backing_off, "the missing tag to fail to pull and back off")
+        assert waiting["message"] == f'Back-off pulling image "{missing}"'
+        events = _events(c, "missing")
+        assert any(r == "Failed" and m.startswith(f'Failed to pull image "{missing}"') and "no-such-tag" in m
+                   for r, m in events), events
+        assert ("Failed", "Error: ErrImagePull") in events and ("BackOff", waiting["message"]) in events, events
+        assert ("Failed", "Error: ImagePullBackOff") in events, events
         assert _pod(c, "missing")["status"]["phase"] == "Pending"
         c.kubectl("delete", "pod", "pulled", "missing", "--timeout=60s")
