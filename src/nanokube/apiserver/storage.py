@@ -7,9 +7,10 @@ deletion and propagation policies, dry runs. Per-kind rules come from ``strategi
 
 HTTP knows nothing in here: the REST handlers parse requests into these calls, and the in-process client calls
 them directly. Every method raises ``ApiError`` subclasses; store errors are translated here. The rules this
-class applies but need no store sit beside it, each with its tests: ``objectmeta`` (identity, server-set fields,
-no-op writes), ``deletion`` (what a delete does: preconditions, grace, propagation finalizers) and
-``fieldownership`` (``metadata.managedFields`` on every write).
+class applies that need no store sit beside it, each with its own tests: ``objectmeta`` (identity, server-set
+fields, no-op writes), ``listing`` (list options, selectors, resourceVersion and continue checks), ``deletion``
+(what a delete does: preconditions, grace, propagation finalizers) and ``fieldownership``
+(``metadata.managedFields`` on every write). Their option types stay importable from here.
 """
 
 from __future__ import annotations
@@ -24,16 +25,14 @@ from nanokube.api import conversion, crdschema, names, schema
 from nanokube.api.errors import (
     AlreadyExists,
     ApiError,
-    BadRequest,
     Conflict,
     Expired,
     FieldError,
     Forbidden,
     Invalid,
     NotFound,
-    Timeout,
 )
-from nanokube.api.fields import FieldSelector, FieldSpec, custom_resource_field_spec, field_spec
+from nanokube.api.fields import FieldSelector
 from nanokube.api.labels import Selector
 from nanokube.api.objects import deep_copy
 from nanokube.api.registry import Registry, Resource
@@ -46,34 +45,17 @@ from nanokube.store.interface import (
 )
 from nanokube.util.timeutil import rfc3339
 
-from . import deletion, objectmeta
-from .continuetoken import decode_continue, encode_continue
+from . import deletion, listing, objectmeta
+from .continuetoken import encode_continue
 from .deletion import DeleteOptions
 from .fieldownership import track
+from .listing import ListOptions, ListPage, field_spec_for
 from .strategies import Strategy, StrategyOptions, strategy_for
 
 log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 __all__ = ["Admit", "DeleteOptions", "ListOptions", "ListPage", "ObjectStorage", "WriteResult", "field_spec_for"]
 _MAX_UPDATE_RETRIES = 16
-
-
-@dataclass
-class ListOptions:
-    label_selector: Selector | None = None
-    field_selector: FieldSelector | None = None
-    limit: int = 0
-    continue_token: str = ""
-    resource_version: str = ""
-    resource_version_match: str = ""
-
-
-@dataclass
-class ListPage:
-    items: list[JSON]
-    resource_version: str
-    continue_token: str = ""
-    remaining: int | None = None
 
 
 @dataclass
@@ -86,13 +68,6 @@ class WriteResult:
 # A hook run inside a write before validation, given the copy being written and the live object (None on
 # create). Admission-style checks that need other objects (service IPs, namespaces) plug in here.
 Admit = Callable[[Resource, JSON, JSON | None], Awaitable[None]]
-
-
-def field_spec_for(resource: Resource) -> FieldSpec:
-    """The field-selector labels a resource supports: kube's per-kind ones, or a CRD's selectable fields."""
-    if resource.custom:
-        return custom_resource_field_spec(resource.namespaced, resource.selectable_fields)
-    return field_spec(resource.group, resource.kind)
 
 
 class ObjectStorage:
@@ -120,21 +95,9 @@ class ObjectStorage:
         return self.external(resource, kv.value)
 
     async def list_objects(self, resource: Resource, namespace: str, opts: ListOptions) -> ListPage:
-        current = self.store.revision
-        self._check_list_revision(opts, current)
+        listing.check_revision(opts, self.store.revision)
         prefix = resource.key_prefix(namespace)
-        start_after = ""
-        token_rev = 0
-        if opts.continue_token:
-            token_rev, start_after = decode_continue(opts.continue_token)
-            if token_rev <= self.store.compacted_revision:
-                raise Expired(
-                    "The provided continue parameter is too old to display a consistent list result. You can "
-                    "start a new list without the continue parameter, or use the continue token in this "
-                    "response to retrieve the remainder of the results. Continuing with the provided token "
-                    "results in an inconsistent list - objects that were created, modified, or deleted between "
-                    "the time the first chunk was returned and now may show up in the list."
-                )
+        token_rev, start_after = listing.continue_from(opts, self.store.compacted_revision)
         if not opts.label_selector and not opts.field_selector:
             result = await self.store.list(prefix, start_after=start_after, limit=opts.limit)
             items = [self.external(resource, kv.value) for kv in result.items]
@@ -143,7 +106,7 @@ class ObjectStorage:
             return ListPage(items, str(token_rev or result.revision), token,
                             result.remaining if result.more else None)
         result = await self.store.list(prefix, start_after=start_after)
-        matches = self.matcher(resource, opts.label_selector, opts.field_selector)
+        matches = listing.matcher(resource, opts.label_selector, opts.field_selector)
         items = []
         last_key = ""
         more = False
@@ -159,33 +122,10 @@ class ObjectStorage:
         token = encode_continue(token_rev or result.revision, last_key) if more else ""
         return ListPage(items, str(token_rev or result.revision), token)
 
-    def _check_list_revision(self, opts: ListOptions, current: int) -> None:
-        if not opts.resource_version or opts.resource_version == "0" or opts.continue_token:
-            return
-        try:
-            wanted = int(opts.resource_version)
-        except ValueError:
-            raise BadRequest(f"invalid resource version: {opts.resource_version}") from None
-        if wanted > current:
-            raise Timeout(f"Too large resource version: {wanted}, current: {current}",
-                          details={"causes": [{"reason": "ResourceVersionTooLarge",
-                                               "message": "Too large resource version"}],
-                                   "retryAfterSeconds": 1})
-        if opts.resource_version_match == "Exact" and wanted != current:
-            # Only the newest state is kept in memory; an exact read of the past is answered as compacted.
-            raise Expired.too_old(wanted, current)
-
     @staticmethod
     def matcher(resource: Resource, labels: Selector | None, fields: FieldSelector | None) -> Callable[[JSON], bool]:
-        """A predicate for list filtering and watch events, compiled once per request."""
-        field_match = field_spec_for(resource).matcher(fields) if fields is not None else None
-
-        def matches(obj: JSON) -> bool:
-            if labels is not None and not labels.matches(obj["metadata"].get("labels") or {}):
-                return False
-            return field_match is None or field_match(obj)
-
-        return matches
+        """A predicate for list filtering and watch events, compiled once per request (``listing.matcher``)."""
+        return listing.matcher(resource, labels, fields)
 
     # -- create ------------------------------------------------------------------------------------------
     async def create(self, resource: Resource, namespace: str, obj: JSON, *, dry_run: bool = False,
