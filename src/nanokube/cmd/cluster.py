@@ -149,7 +149,8 @@ class ControlPlane:
         address = s.host if s.host not in ("0.0.0.0", "::", "") and not s.host.startswith("127.") else ""
         return LocalNode(client, LocalNodeSettings(data_dir=s.data_dir, name=s.node_name, pod_cidr=s.node_pod_cidr,
                                                    bridge=s.node_bridge, kubelet_token=token, address=address,
-                                                   cluster_cidr=s.pod_cidr, cluster_dns=(self._dns_ip(),)))
+                                                   cluster_cidr=s.pod_cidr, cluster_dns=(self._dns_ip(),),
+                                                   netns_prefix=_netns_prefix(s.node_bridge)))
 
     def _proxy(self, client: LocalClient, node_name: str, *, userspace: bool = False) -> Proxier:
         """kube-proxy for the local node: nftables table ``nanokube`` (``NANOKUBE_PROXY_TABLE`` overrides), or
@@ -281,3 +282,10 @@ class ControlPlane:
                     await asyncio.wait_for(task, 10)
             await store.close()
             os.close(lock)
+
+
+def _netns_prefix(bridge: str) -> str:
+    """Pod namespaces of the node on the default bridge are nk-<uid>; a node on another bridge (several
+    ``nanokube up`` on one machine) names them <bridge>-<uid>, so that one node starting does not remove another's
+    as leftovers of its own."""
+    return "nk-" if bridge == "nk0" else f"{bridge}-"
