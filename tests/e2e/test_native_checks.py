@@ -41,9 +41,25 @@ spec:
   - name: web
     image: nanokube.io/host
     env: [{name: E2E_MARK, value: %(mark)s}]
-    command: [sh, -c, "mkdir -p /w && head -c 1000000 /dev/urandom > /w/big && cd /w && exec python3 -u -m http.server 80"]
+    command: [sh, -c, "mkdir -p /w && head -c 1000000 /dev/urandom > /w/big && cd /w &&
+                       exec python3 -u -m http.server 80"]
     readinessProbe: {tcpSocket: {port: 80}, periodSeconds: 1}
+  - name: sink
+    image: nanokube.io/host
+    command: [python3, -c, "%(sink)s"]
 """
+
+# Port 9000: reads a 16-byte length header and that many bytes, answers their sha256 (an upload through a forward).
+SINK = r"""import hashlib, socket
+server = socket.create_server(('0.0.0.0', 9000))
+while True:
+    conn, _ = server.accept()
+    size, digest = int(conn.recv(16, socket.MSG_WAITALL)), hashlib.sha256()
+    while size > 0 and (data := conn.recv(min(size, 65536))):
+        digest.update(data)
+        size -= len(data)
+    conn.sendall(digest.hexdigest().encode())
+    conn.close()"""
 
 TALKER = """
 apiVersion: v1
@@ -129,7 +145,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
 @pytest.fixture(scope="module")
 def web(node: Node) -> str:
     """The ``web`` Pod, Ready: python's http.server on port 80 serving /w/big (1 MB of random bytes)."""
-    node.apply(WEB % {"mark": MARK})
+    node.apply(WEB % {"mark": MARK, "sink": SINK.replace("\n", "\\n")})
     node.cluster.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s")
     node.pod("web")
     return "web"
@@ -139,7 +155,7 @@ _wait = partial(eventually, timeout=60.0, interval=0.3)
 
 
 def _sha256_in_pod(c: Cluster, path: str) -> str:
-    return c.kubectl("exec", "web", "--", "sha256sum", path).stdout.split()[0]
+    return c.kubectl("exec", "web", "-c", "web", "--", "sha256sum", path).stdout.split()[0]
 
 
 def _free_port() -> int:
@@ -183,15 +199,16 @@ def test_exec_stdin_round_trips_with_kubectl_and_the_python_client(node: Node, w
     from kubernetes.stream import stream
 
     api = client.CoreV1Api(c.api_client())
-    resp = stream(api.connect_get_namespaced_pod_exec, web, "default", command=["head", "-n", "2"],
-                  stdin=True, stdout=True, stderr=True, tty=False, _preload_content=False)
+    resp = stream(api.connect_get_namespaced_pod_exec, web, "default", container="web",
+                  command=["head", "-n", "2"], stdin=True, stdout=True, stderr=True, tty=False,
+                  _preload_content=False)
     resp.write_stdin("from python\nsecond line\nnot read\n")
     out = _read_until_closed(resp)
     assert out == "from python\nsecond line\n"
     assert resp.returncode == 0
     # A terminal: the size sent on the resize channel is what the shell sees; the exit code comes back.
-    resp = stream(api.connect_get_namespaced_pod_exec, web, "default", command=["sh"], stdin=True, stdout=True,
-                  stderr=True, tty=True, _preload_content=False)
+    resp = stream(api.connect_get_namespaced_pod_exec, web, "default", container="web", command=["sh"],
+                  stdin=True, stdout=True, stderr=True, tty=True, _preload_content=False)
     resp.write_channel(4, json.dumps({"Width": 123, "Height": 45}))
     resp.write_stdin("stty size; exit 5\n")
     out = _read_until_closed(resp)
@@ -251,6 +268,21 @@ def test_port_forward_carries_a_tcp_stream_to_the_pod_for_kubectl_and_the_python
             for _ in range(3):  # each request is a new stream over the same connection
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/big", timeout=30).read()
                 assert len(body) == 1_000_000 and hashlib.sha256(body).hexdigest() == want
+        finally:
+            forward.terminate()
+            forward.wait(10)
+
+    upload = os.urandom(3_000_000)
+    with tempfile.TemporaryDirectory(prefix="kubectl-cache-") as cache:
+        forward = subprocess.Popen([KUBECTL, "--kubeconfig", str(c.kubeconfig), "--cache-dir", cache,
+                                    "port-forward", f"pod/{web}", f"{port}:9000"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert forward.stdout is not None and forward.stdout.readline().startswith("Forwarding from")
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+                conn.sendall(str(len(upload)).encode().ljust(16) + upload)
+                answer = conn.recv(64, socket.MSG_WAITALL)
+            assert answer.decode() == hashlib.sha256(upload).hexdigest()
         finally:
             forward.terminate()
             forward.wait(10)
@@ -340,16 +372,20 @@ def _host_process(mark: str) -> tuple[int, str]:
     raise AssertionError(f"no host process carries {mark}")
 
 
+def _container_status(pod: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in pod["status"]["containerStatuses"] if s["name"] == name)
+
+
 def test_restarting_nanokube_up_leaves_running_containers_alone(node: Node, web: str) -> None:
     c = node.cluster
-    before = node.pod(web)["status"]["containerStatuses"][0]
+    before = _container_status(node.pod(web), "web")
     process = _host_process(MARK)
     c.stop()
     assert _host_process(MARK) == process  # the container outlives its agent
     c.start("--node", "native", "--node-bridge", NATIVE_BRIDGE, "--node-pod-cidr", NATIVE_POD_CIDR)
     _wait(lambda: json.loads(c.kubectl("get", "nodes", "-o", "json").stdout)["items"], "the node to come back")
     c.kubectl("wait", "--for=condition=Ready", f"pod/{web}", "--timeout=60s")
-    after = node.pod(web)["status"]["containerStatuses"][0]
+    after = _container_status(node.pod(web), "web")
     assert _host_process(MARK) == process
     assert after["containerID"] == before["containerID"]
     assert after["restartCount"] == before["restartCount"]
