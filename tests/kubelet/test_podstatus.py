@@ -192,3 +192,48 @@ def test_host_network_pods_take_the_node_ip() -> None:
     state = PodRuntimeState("uid", "fake", [_sandbox(ip="")], [_container("web", ContainerState.RUNNING)])
     status = generate_status(p, state, StatusInputs({"web-0": True}, {}, ("172.30.0.4",)))
     assert status["podIP"] == "172.30.0.4"
+
+
+def _sidecar_pod() -> dict[str, Any]:
+    p = pod("p", "n")
+    p["spec"]["initContainers"] = [{"name": "proxy", "image": "envoy:v1", "restartPolicy": "Always",
+                                    "startupProbe": {"exec": {"command": ["up"]}}}]
+    return p
+
+
+def test_a_sidecar_not_yet_started_keeps_the_pod_uninitialized() -> None:
+    p = _sidecar_pod()
+    state = PodRuntimeState("uid", "fake", [_sandbox()], [_container("proxy", ContainerState.RUNNING)])
+    # Readiness says yes, but the startup probe has not passed: neither started nor ready.
+    status = generate_status(p, state, StatusInputs({"proxy-0": True}, started={"proxy-0": False}))
+    sidecar = status["initContainerStatuses"][0]
+    assert sidecar["started"] is False and sidecar["ready"] is False
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Initialized"]["status"] == "False"
+    assert conditions["Initialized"]["message"] == "containers with incomplete status: [proxy]"
+    assert conditions["ContainersReady"]["message"] == "containers with unready status: [proxy web]"
+    assert status["phase"] == "Pending"
+    validate(_full(p, status))
+
+
+def test_a_started_sidecar_initializes_the_pod() -> None:
+    p = _sidecar_pod()
+    state = PodRuntimeState("uid", "fake", [_sandbox()], [_container("proxy", ContainerState.RUNNING)])
+    status = generate_status(p, state, StatusInputs({"proxy-0": True}, started={"proxy-0": True}))
+    assert status["initContainerStatuses"][0]["started"] is True
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Initialized"] == "True"
+    # Not named in ``started``: a running container counts as started (no startup probe known).
+    status = generate_status(p, state, StatusInputs({"proxy-0": True}))
+    assert status["initContainerStatuses"][0]["started"] is True
+
+
+def test_a_regular_container_not_yet_started_is_not_ready() -> None:
+    p = pod("p", "n")
+    state = PodRuntimeState("uid", "fake", [_sandbox()], [_container("web", ContainerState.RUNNING)])
+    status = generate_status(p, state, StatusInputs({"web-0": True}, started={"web-0": False}))
+    cs = status["containerStatuses"][0]
+    assert cs["started"] is False and cs["ready"] is False
+    assert status["phase"] == "Running"
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["ContainersReady"]["message"] == "containers with unready status: [web]"
+    assert conditions["Ready"]["status"] == "False" and conditions["Initialized"]["status"] == "True"

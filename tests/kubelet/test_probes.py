@@ -185,20 +185,31 @@ def with_sidecar(name: str, sidecar: JSON, restart_policy: str = "Always") -> JS
     return body
 
 
+def sidecar_running(p: JSON) -> bool:
+    statuses = p.get("status", {}).get("initContainerStatuses") or []
+    return bool(statuses) and "running" in statuses[0]["state"]
+
+
 async def test_a_sidecars_startup_probe_holds_back_the_app_containers() -> None:
     async with probed_node() as node:
         node.runtime.answers["proxy-up"] = FAIL
         body = with_sidecar("meshed", {"startupProbe": exec_probe("proxy-up", failureThreshold=100)})
         await node.client.create(node.pods, "default", body)
         await until(lambda: node.runtime.execs("proxy-up") >= 2, "the sidecar probed")
-        waiting = await node.pod("meshed")
+        waiting = await node.pod_when("meshed", sidecar_running, "the sidecar running")
         app = waiting["status"]["containerStatuses"][0]
         assert "waiting" in app["state"] and app["state"]["waiting"]["reason"] == "PodInitializing"
         assert waiting["status"]["initContainerStatuses"][0]["started"] is False
+        assert waiting["status"]["initContainerStatuses"][0]["ready"] is False
+        initialized = condition(waiting, "Initialized")
+        assert initialized is not None and initialized["status"] == "False"  # not until its startup probe passes
+        assert initialized["message"] == "containers with incomplete status: [proxy]"
+        assert waiting["status"]["phase"] == "Pending"
         node.runtime.answers.pop("proxy-up")
         running = await node.pod_when("meshed", lambda p: "running" in p["status"]["containerStatuses"][0]["state"],
                                       "the app started once the sidecar has")
         assert running["status"]["initContainerStatuses"][0]["started"] is True
+        assert condition(running, "Initialized")["status"] == "True"  # type: ignore[index]
 
 
 async def test_a_sidecar_failing_liveness_restarts_even_in_a_never_restarting_pod() -> None:

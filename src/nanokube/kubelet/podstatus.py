@@ -69,12 +69,18 @@ class PodRuntimeState:
 
 @dataclass
 class StatusInputs:
-    """What the pod worker knows beyond the runtime: readiness per container id, waiting reasons by name."""
+    """What the pod worker knows beyond the runtime: readiness and startup-probe verdicts per container id,
+    waiting reasons by name.
+
+    A running container is ``started`` unless ``started`` maps its id to False (its startup probe has not
+    passed yet), and ``ready`` only when started and ``ready`` maps its id to True, as the kubelet's prober
+    manager fills both in before the conditions are computed from them."""
 
     ready: Mapping[str, bool] = field(default_factory=dict)
     waiting: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     host_ips: tuple[str, ...] = ()
     terminal: bool = False  # the Pod is being torn down: no container will start again
+    started: Mapping[str, bool] = field(default_factory=dict)
 
 
 def _state(c: ContainerStatus, runtime_name: str) -> JSON:
@@ -106,11 +112,12 @@ def _container_statuses(pod: JSON, specs: list[JSON], state: PodRuntimeState, ol
             newest = history[0]
             running = newest.state is ContainerState.RUNNING
             exited = newest.state is ContainerState.EXITED
-            ready = bool(inputs.ready.get(newest.id)) if running else (init and exited and newest.exit_code == 0
+            started = running and inputs.started.get(newest.id, True)
+            ready = bool(inputs.ready.get(newest.id)) if started else (init and exited and newest.exit_code == 0
                                                                         and not is_sidecar(spec))
             status: JSON = {"name": name, "image": newest.image, "imageID": newest.image_ref,
                             "containerID": f"{state.runtime_name}://{newest.id}", "ready": ready,
-                            "started": running, "restartCount": newest.metadata.attempt,
+                            "started": started, "restartCount": newest.metadata.attempt,
                             "state": _state(newest, state.runtime_name)}
             if len(history) > 1:
                 status["lastState"] = _state(history[1], state.runtime_name)

@@ -137,15 +137,6 @@ class ProbeManager:
                 return kind
         return None
 
-    def mark_unstarted(self, uid: str, state: PodRuntimeState, status: JSON) -> None:
-        """In a Pod status: running containers whose startup probe has not passed yet get ``started: false``."""
-        unstarted = {f"{state.runtime_name}://{c.id}" for c in state.containers
-                     if c.state is ContainerState.RUNNING and not self.started(uid, c.id)}
-        for key in ("initContainerStatuses", "containerStatuses"):
-            for entry in status.get(key) or []:
-                if entry.get("containerID") in unstarted:
-                    entry["started"] = False
-
     def forget(self, uid: str) -> None:
         """The Pod is gone: stop its workers."""
         entry = self._pods.pop(uid, None)

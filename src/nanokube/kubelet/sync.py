@@ -206,12 +206,14 @@ class PodSyncer:
         now = self.clock()
         uid = pod["metadata"]["uid"]
         ready: dict[str, bool] = {}
+        started: dict[str, bool] = {}
         specs = container_specs(pod)
         for container in state.containers:
             spec = specs.get(container.metadata.name)
             if spec is None or container.state is not ContainerState.RUNNING or container.id in ready:
                 continue
             if self.probes is not None:
+                started[container.id] = self.probes.started(uid, container.id)
                 ready[container.id] = self.probes.ready(uid, container.id)
                 continue
             ok, again = self.readiness(pod, spec, container, now)
@@ -219,11 +221,8 @@ class PodSyncer:
             if again is not None:
                 wake.soon(again)
         memory = self._memory.get(uid)
-        inputs = StatusInputs(ready, memory.waiting if memory else {}, self.settings.host_ips, terminal)
-        status = generate_status(pod, state, inputs, self.status.cached(uid))
-        if self.probes is not None:
-            self.probes.mark_unstarted(uid, state, status)
-        return status
+        inputs = StatusInputs(ready, memory.waiting if memory else {}, self.settings.host_ips, terminal, started)
+        return generate_status(pod, state, inputs, self.status.cached(uid))
 
     def _update_probes(self, pod: JSON, state: PodRuntimeState) -> None:
         if self.probes is not None:
