@@ -19,8 +19,9 @@ of their own; ``node_cpu_ms_per_pod`` is what they used over the timed waves div
 work on the machine inflates far less than it does latencies (``loadavg_1m`` says how busy it was).
 
 Memory: after the first wave (``--pods``/2 Pods running, 50 by default) the ``nanokube up`` process's VmRSS,
-and the shims' (one ``python3 -S shim.py`` per container) VmRSS and PSS (their shared pages divided among
-them), summed and per shim; again after the second wave.
+and the shims' (one ``shim.py`` process per container, forked from the node's shim zygote) VmRSS and PSS
+(their shared pages divided among them: what they really cost), summed and per shim; again after the second
+wave.
 
 Prints one JSON line per result (``pod_startup``, ``pod_startup_runc``, ``pod_startup_rss``); progress goes to
 stderr. Needs root, runc, the CNI plugins and busybox-static; without them it prints a ``skipped`` line and
