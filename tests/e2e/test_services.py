@@ -120,25 +120,31 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster,
         with native_cluster(tmp_path_factory.mktemp("services"), "--service-cidr", SERVICE_CIDR) as c:
             _wait(lambda: get_json(c, "nodes")["items"], "the node to register")
             c.kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(o) for o in [DEPLOYMENT, *SERVICES]))
-
-            def running() -> dict[str, str] | None:
-                pods = [p for p in get_json(c, "pods", "-l", "app=who")["items"]
-                        if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
-                        and any(s.get("state", {}).get("running") for s in p["status"].get("containerStatuses", []))]
-                return {p["metadata"]["name"]: p["status"]["podIP"] for p in pods} if len(pods) == 3 else None
-
-            pods: dict[str, str] = _wait(running, "three running pods")  # type: ignore[arg-type]
-            for name in pods:
-                set_gate(c, name, True)
-            _wait(lambda: ready_ips(c, "who") == set(pods.values()), "three ready endpoints")
-            yield c, pods
-            # Containers outlive the agent by design: remove the Pods before the cluster stops.
-            c.kubectl("delete", "deployment", "who", "--wait=false")
-            _wait(lambda: not get_json(c, "pods", "-l", "app=who")["items"], "the pods to go")
+            try:
+                yield c, _ready_pods(c)
+            finally:
+                # Containers outlive the agent by design: remove the Pods before the cluster stops.
+                c.kubectl("delete", "deployment", "who", "--wait=false", check=False)
+                _wait(lambda: not get_json(c, "pods", "-l", "app=who")["items"], "the pods to go")
     finally:
         os.environ.pop("NANOKUBE_PROXY_TABLE", None)
     listed = subprocess.run(["nft", "list", "table", "ip", TABLE], capture_output=True)
     assert listed.returncode != 0, "the proxy left its nftables table behind"
+
+
+def _ready_pods(c: Cluster) -> dict[str, str]:
+    """Wait for the Deployment's three Pods to run, put them in rotation, return their names and IPs."""
+    def running() -> dict[str, str] | None:
+        pods = [p for p in get_json(c, "pods", "-l", "app=who")["items"]
+                if p["status"].get("podIP") and not p["metadata"].get("deletionTimestamp")
+                and any(s.get("state", {}).get("running") for s in p["status"].get("containerStatuses", []))]
+        return {p["metadata"]["name"]: p["status"]["podIP"] for p in pods} if len(pods) == 3 else None
+
+    pods: dict[str, str] = _wait(running, "three running pods")  # type: ignore[arg-type]
+    for name in pods:
+        set_gate(c, name, True)
+    _wait(lambda: ready_ips(c, "who") == set(pods.values()), "three ready endpoints")
+    return pods
 
 
 def cluster_ip(c: Cluster, name: str) -> str:
