@@ -1,9 +1,17 @@
 """Recording core/v1 Events, as client-go's EventRecorder does.
 
 ``EventRecorder.event(obj, type, reason, message)`` writes an Event about ``obj`` (``involvedObject``) from a
-component. Repeats of the same (object, type, reason, message) within the aggregation window bump ``count``
-and ``lastTimestamp`` of the existing Event instead of writing a new one, so a controller retrying in a loop
-does not flood the store. Recording never raises: an Event that cannot be written is logged and dropped.
+component, after client-go's EventCorrelator (eventcache.py) has had its say:
+
+- repeats of the same (object, type, reason, message) bump ``count`` and ``lastTimestamp`` of the existing Event,
+  so a controller retrying in a loop does not flood the store;
+- the 10th and later Events within 10 minutes that differ only by message (``Created pod: web-1``, ``-2``, ...)
+  become one Event ``(combined from similar events): <latest message>`` whose count goes up;
+- past a burst of 25 writes about one object, one more is allowed every 5 minutes; the rest are dropped and
+  logged at debug level.
+
+Recording never raises: an Event that cannot be written is logged and dropped. ``clock`` (epoch seconds) is
+injectable so tests can step through the windows; it also stamps the Event's timestamps.
 """
 
 from __future__ import annotations
@@ -11,75 +19,74 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Any
 
-from nanokube.api.errors import ApiError, NotFound
+from nanokube.api.errors import AlreadyExists, ApiError, NotFound
 from nanokube.util.timeutil import rfc3339
 
+from .eventcache import Clock, Correlated, EventCorrelator
 from .interface import JSON, Client
 
 log = logging.getLogger(__name__)
-_AGGREGATE_SECONDS = 600.0
-_REMEMBERED = 4096
 
 
 class EventRecorder:
-    def __init__(self, client: Client, component: str, host: str = "") -> None:
+    def __init__(self, client: Client, component: str, host: str = "", *, clock: Clock = time.time,
+                 correlator: EventCorrelator | None = None) -> None:
         self.client = client
         self.component = component
         self.host = host
+        self.clock = clock
         events = client.registry.get("", "v1", "events")
         assert events is not None
         self.events = events
-        # key -> (ns, name, count, at), oldest first; bounded, so a busy kubelet's recorder stays cheap.
-        self._recent: OrderedDict[tuple[str, ...], tuple[str, str, int, float]] = OrderedDict()
+        # One correlator per recorder; its caches are LRU-bounded, so a busy kubelet's recorder stays cheap.
+        self.correlator = correlator or EventCorrelator(clock)
 
     async def event(self, obj: JSON, type_: str, reason: str, message: str) -> None:
+        event = self._make(obj, type_, reason, message)
+        outcome = self.correlator.correlate(event)
+        meta = outcome.event["metadata"]
+        if outcome.skip:
+            log.debug("dropped event %s for %s/%s: too many events about this object", reason,
+                      meta["namespace"], (obj.get("metadata") or {}).get("name"))
+            return
+        try:
+            await self._write(outcome)
+        except ApiError as err:
+            log.warning("could not record event %s for %s/%s: %s", reason, meta["namespace"],
+                        (obj.get("metadata") or {}).get("name"), err)
+
+    def _make(self, obj: JSON, type_: str, reason: str, message: str) -> JSON:
         meta = obj.get("metadata") or {}
-        namespace = meta.get("namespace") or "default"
         ref = {"kind": obj.get("kind", ""), "namespace": meta.get("namespace", ""), "name": meta.get("name", ""),
                "uid": meta.get("uid", ""), "apiVersion": obj.get("apiVersion", ""),
                "resourceVersion": meta.get("resourceVersion", "")}
-        ref = {k: v for k, v in ref.items() if v}
-        key = (ref.get("uid", ""), ref.get("name", ""), type_, reason, message)
-        now = rfc3339()
-        try:
-            if await self._bump(key, now):
+        now = rfc3339(datetime.fromtimestamp(self.clock(), UTC))
+        return {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": f"{meta.get('name', 'unknown')}.{uuid.uuid4().hex[:16]}",
+                         "namespace": meta.get("namespace") or "default"},
+            "involvedObject": {k: v for k, v in ref.items() if v}, "reason": reason, "message": message,
+            "type": type_, "source": {"component": self.component, **({"host": self.host} if self.host else {})},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1, "reportingComponent": self.component,
+            "reportingInstance": self.host or self.component,
+        }
+
+    async def _write(self, outcome: Correlated) -> None:
+        """Patch the earlier Event, or create one; a patched Event that is gone (expired, deleted) is created
+        again with the count so far; a create racing another for the same Event leaves the other's."""
+        event = outcome.event
+        namespace, name = event["metadata"]["namespace"], event["metadata"]["name"]
+        if outcome.patch is not None:
+            try:
+                await self.client.patch(self.events, namespace, name, outcome.patch)
                 return
-            name = f"{meta.get('name', 'unknown')}.{uuid.uuid4().hex[:16]}"
-            event: dict[str, Any] = {
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": {"name": name, "namespace": namespace},
-                "involvedObject": ref, "reason": reason, "message": message, "type": type_,
-                "source": {"component": self.component, **({"host": self.host} if self.host else {})},
-                "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-                "eventTime": None, "reportingComponent": self.component,
-                "reportingInstance": self.host or self.component,
-            }
-            event.pop("eventTime")
-            await self.client.create(self.events, namespace, event)
-            self._recent[key] = (namespace, name, 1, time.monotonic())
-            self._trim()
-        except ApiError as err:
-            log.warning("could not record event %s for %s/%s: %s", reason, namespace, meta.get("name"), err)
-
-    async def _bump(self, key: tuple[str, ...], now: str) -> bool:
-        seen = self._recent.get(key)
-        if seen is None or time.monotonic() - seen[3] > _AGGREGATE_SECONDS:
-            return False
-        namespace, name, count, _ = seen
+            except NotFound:
+                pass
+        body: dict[str, Any] = {**event, "metadata": {"name": name, "namespace": namespace}}
         try:
-            await self.client.patch(self.events, namespace, name, {"count": count + 1, "lastTimestamp": now})
-        except NotFound:
-            self._recent.pop(key, None)
-            return False
-        self._recent[key] = (namespace, name, count + 1, time.monotonic())
-        self._recent.move_to_end(key)
-        return True
-
-    def _trim(self) -> None:
-        while len(self._recent) > _REMEMBERED:
-            self._recent.popitem(last=False)
-
-
+            await self.client.create(self.events, namespace, body)
+        except AlreadyExists:
+            log.debug("event %s/%s was created meanwhile", namespace, name)
