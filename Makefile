@@ -6,7 +6,7 @@ ARGS   ?=
 PYTEST_ARGS ?=
 
 # Debian packages the native runtime (runc containers, CNI pod networks, images) and its tests use.
-SYSTEM_PACKAGES := runc containernetworking-plugins iproute2 iptables nftables busybox-static docker-registry bind9-dnsutils
+SYSTEM_PACKAGES := runc containernetworking-plugins iproute2 iptables nftables busybox-static docker-registry bind9-dnsutils conntrack
 
 .PHONY: up test lint unit e2e bench clean venv deps test-deps system-deps
 
