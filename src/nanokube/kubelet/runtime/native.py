@@ -414,6 +414,8 @@ class NativeRuntime:
         containers keep running (their shims are watched again); runc containers nobody knows are deleted."""
         from .recovery import recover_state
         await recover_state(self)
+        if isinstance(self.shims, ShimZygote):
+            self.shims.prepare()  # the agent is starting: have the zygote ready before the first Pod
 
     # -- streaming and stats ------------------------------------------------------------------------------
     def _running(self, container_id: str) -> Container:

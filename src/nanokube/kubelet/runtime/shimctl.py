@@ -116,6 +116,10 @@ class ShimZygote:
         self._forked: dict[str, int] = {}
         self._watches: dict[str, int] = {}
 
+    def prepare(self) -> None:
+        """Start the zygote now (it is started at first use otherwise), so no Pod waits for its interpreter."""
+        self._zygote()
+
     def _zygote(self) -> subprocess.Popen[bytes]:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
