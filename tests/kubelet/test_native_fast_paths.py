@@ -185,3 +185,20 @@ async def test_a_shim_that_cannot_start_reports_instead_of_hanging(tmp_path: Pat
         assert zygote._proc.poll() is None
     finally:
         zygote.close()
+
+
+async def test_a_cancelled_namespace_creation_finishes_before_the_caller_cleans_up() -> None:
+    require_native()
+    name = f"nkfast-{secrets.token_hex(3)}"
+    await netns.prepare(f"{name}-probe")
+    task = asyncio.ensure_future(netns.create(name))
+    await asyncio.sleep(0)  # the thread is started
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    try:
+        # Whatever the thread did is done by now: a delete leaves nothing behind.
+        await netns.delete(name)
+        assert not os.path.lexists(f"{netns.NETNS_DIR}/{name}")
+    finally:
+        await netns.delete(name)

@@ -68,7 +68,14 @@ async def in_own_namespaces(flags: int, action: Callable[[], T]) -> T:
             loop.call_soon_threadsafe(settle, result, None)
 
     threading.Thread(target=thread, name="unshare", daemon=True).start()
-    return await done
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        # The thread finishes what it started (a mount, say) before the caller's cleanup runs.
+        await asyncio.wait([done])
+        if not done.cancelled():
+            done.exception()  # retrieved: the caller is cancelled, not failed
+        raise
 
 
 def bind_namespace(kind: str, target: str) -> None:
