@@ -250,6 +250,18 @@ async def delete_all(session: aiohttp.ClientSession, timeout: float = 120.0) -> 
         await asyncio.sleep(0.25)
 
 
+async def wait_torn_down(state_dir: Path, timeout: float = 60.0) -> None:
+    """Pods deleted with grace 0 leave the API at once; wait until the node has torn their sandboxes down
+    (so it stops with nothing to clean, and takes its masquerade rules with it)."""
+    sandboxes = state_dir / "sandboxes"
+    deadline = time.perf_counter() + timeout
+    while sandboxes.is_dir() and any(sandboxes.iterdir()):
+        if time.perf_counter() > deadline:
+            log("the node did not tear every sandbox down in time; cleaning up by id")
+            return
+        await asyncio.sleep(0.2)
+
+
 def shim_pids(state_dir: Path) -> list[int]:
     """Containers' shims of this node (not the spare, which has no container yet)."""
     wanted = str(state_dir / "containers").encode()
@@ -362,6 +374,7 @@ async def measure(server: Server, args: argparse.Namespace, state_dir: Path, acc
                 emit(line)
             log("deleting the pods")
             await delete_all(session)
+            await wait_torn_down(state_dir)
         finally:
             watching.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -391,7 +404,10 @@ def force_clean(data_dir: Path, bridge: str, had_bridge: bool) -> None:
                 if name:
                     subprocess.run(["ip", "netns", "delete", name], capture_output=True)
     if not had_bridge:
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        from nanokube.kubelet.network.bridge import delete
+
+        with contextlib.suppress(Exception):
+            asyncio.run(delete(bridge))  # the bridge and its masquerade rules
 
 
 def main() -> int:
