@@ -5,6 +5,7 @@ Every kubectl run gets a fresh ``--cache-dir`` so discovery is fetched each time
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,6 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
+
+from nanokube.kubelet.network.bridge import delete as delete_bridge
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 T = TypeVar("T")
@@ -147,4 +150,4 @@ def native_cluster(data_dir: Path, *extra_args: str) -> Iterator[Cluster]:
     finally:
         c.stop()
         if not had_bridge:  # the node keeps its bridge across restarts; the test made it, the test removes it
-            subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+            asyncio.run(delete_bridge(bridge))  # and its masquerade chain

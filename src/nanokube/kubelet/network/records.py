@@ -2,8 +2,10 @@
 
 The record is the network's memory across restarts: what the Pod is, which namespace it has, and the CNI
 result of its ADD (which DEL and CHECK need back, as libcni's result cache does). Writes go to a temporary
-file that is fsynced and renamed over the old one, so a crash leaves either the old record or the new one,
-never half of either. File work runs in a thread to keep the event loop free.
+file renamed over the old one, so a crashed agent leaves either the old record or the new one, never half of
+either. They are not fsynced: the records only have to outlive the agent process, not the machine (after a
+reboot the namespaces they describe are gone, and an unreadable record is cleaned up like a stale one).
+File work runs in a thread to keep the event loop free.
 """
 
 from __future__ import annotations
@@ -48,8 +50,6 @@ class RecordStore:
         temp = f"{target}.tmp.{os.getpid()}"
         with open(temp, "w", encoding="utf-8") as f:
             json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
         os.replace(temp, target)
 
     @staticmethod
