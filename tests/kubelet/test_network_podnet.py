@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import urllib.request
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -291,14 +292,17 @@ async def test_recover_after_restart_adopts_live_pods_and_cleans_half_made_ones(
     await RecordStore(first.config.records_dir).write("uid-crashed", {"netnsName": crashed,
                                                                       "netns": netns_mod.path(crashed),
                                                                       "result": None})
-    orphan = first.netns_name("uid-orphan")
+    orphan = first.netns_name(str(uuid.uuid4()))  # a Pod's, by its name
     await netns_mod.create(orphan)
+    foreign = first.netns_name("lo-unit")  # someone else's under the same prefix: not a Pod uid, left alone
+    await netns_mod.create(foreign)
 
     second = await env.network()
     recovered = await second.recover()
     assert sorted(recovered, key=lambda i: i.pod_uid) == [a, b]
     assert second.get("uid-b") == b and second.get("uid-crashed") is None
-    assert netns_mod.list_names(env.tag) == sorted([env.netns_name(a), env.netns_name(b)])
+    assert netns_mod.list_names(env.tag) == sorted([env.netns_name(a), env.netns_name(b), foreign])
+    await netns_mod.delete(foreign)
     assert sorted(os.listdir(second.config.records_dir)) == ["uid-a.json", "uid-b.json"]
     await second.check("uid-a")
     c = await second.setup("uid-c", "default", "c")

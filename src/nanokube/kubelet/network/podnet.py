@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,7 @@ from .cni import (
 from .records import RecordStore
 
 log = logging.getLogger(__name__)
+_POD_UID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass
@@ -214,7 +216,9 @@ class PodNetwork:
             live.discard(name)
             await self._forget(uid)
         for name in sorted(live):  # a namespace created by a setup that crashed before its record was written
-            await self._forget(name[len(self.config.netns_prefix):])
+            uid = name[len(self.config.netns_prefix):]
+            if _POD_UID.fullmatch(uid):  # only Pod namespaces: another user of the prefix keeps its own
+                await self._forget(uid)
         return adopted
 
     # -- helpers --------------------------------------------------------------------------------------------
