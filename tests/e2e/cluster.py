@@ -129,6 +129,13 @@ def later(delay: float, action: Callable[[], object]) -> threading.Thread:
     return thread
 
 
+def remove_workloads(c: Cluster) -> None:
+    """Delete every workload and Pod and wait until the node has stopped their containers."""
+    kinds = "deployments,statefulsets,daemonsets,replicasets,jobs,cronjobs"
+    c.kubectl("delete", kinds, "--all", "--all-namespaces", "--wait=false", check=False)
+    c.kubectl("delete", "pods", "--all", "--all-namespaces", "--timeout=60s", check=False, timeout=90)
+
+
 # Runs that share a machine (several checkouts at once) give each its own bridge and Pod range.
 NATIVE_BRIDGE = os.environ.get("NANOKUBE_E2E_BRIDGE", "nk0")
 NATIVE_POD_CIDR = os.environ.get("NANOKUBE_E2E_POD_CIDR", "10.42.0.0/24")
@@ -148,6 +155,8 @@ def native_cluster(data_dir: Path, *extra_args: str) -> Iterator[Cluster]:
     try:
         yield c
     finally:
+        if c.process is not None and c.process.poll() is None:
+            remove_workloads(c)  # containers outlive their node by design: a test's must not outlive the test
         c.stop()
         if not had_bridge:  # the node keeps its bridge across restarts; the test made it, the test removes it
             asyncio.run(delete_bridge(bridge))  # and its masquerade chain

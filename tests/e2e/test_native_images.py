@@ -140,3 +140,57 @@ def test_an_image_from_a_local_registry_is_pulled_and_runs(node_cluster: Cluster
         assert ("Failed", "Error: ImagePullBackOff") in events, events
         assert _pod(c, "missing")["status"]["phase"] == "Pending"
         c.kubectl("delete", "pod", "pulled", "missing", "--timeout=60s")
+
+
+CLIENT_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: %(name)s}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: client
+    image: nanokube.test/busybox:dns
+    imagePullPolicy: Never
+    # busybox's nslookup tries every search domain and fails if any misses: its output is checked, wget's status
+    command: [sh, -c, 'nslookup %(service)s; wget -q -O- http://%(service)s/index.html']
+"""
+SERVICE = """
+apiVersion: v1
+kind: Service
+metadata: {name: %(name)s}
+spec:
+  selector: {app: %(name)s}
+  ports: [{port: 80, targetPort: 8080}]
+"""
+
+
+def test_a_busybox_pod_finds_a_service_by_name(node_cluster: Cluster, tmp_path: Path) -> None:
+    """Service and DNS from a busybox image: its own resolver (nslookup) and wget go through the Pod's
+    resolv.conf to the cluster DNS, and wget reaches the Service's Pod through its ClusterIP."""
+    c = node_cluster
+    page = f"by name {unique('page')}\n"
+    archive = tmp_path / "busybox.tar"
+    write_docker_archive(archive, _busybox(page), ["nanokube.test/busybox:dns"])
+    loaded = subprocess.run([sys.executable, "-m", "nanokube.cmd.main", "image", "import", "--data-dir",
+                             str(c.data_dir), str(archive)], capture_output=True, text=True, timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    server = HTTPD_POD % {"name": "bb-web", "image": "nanokube.test/busybox:dns", "policy": "Never"}
+    server = server.replace("metadata: {name: bb-web}", "metadata: {name: bb-web, labels: {app: bb-web}}")
+    c.kubectl("apply", "-f", "-", input=server)
+    c.kubectl("apply", "-f", "-", input=SERVICE % {"name": "bb-web"})
+    _serves(c, "bb-web", page)
+
+    def lookup() -> str:
+        c.kubectl("delete", "pod", "bb-client", "--ignore-not-found", "--timeout=60s")
+        c.kubectl("apply", "-f", "-", input=CLIENT_POD % {"name": "bb-client", "service": "bb-web"})
+        phase = _wait(lambda: (_pod(c, "bb-client").get("status") or {}).get("phase") in ("Succeeded", "Failed")
+                      and _pod(c, "bb-client")["status"]["phase"], "the busybox client to finish")
+        logs = c.kubectl("logs", "bb-client").stdout
+        return logs if phase == "Succeeded" else ""
+
+    logs = _wait(lookup, "a busybox Pod to resolve and fetch the Service by name", timeout=90)
+    assert "bb-web.default.svc.cluster.local" in logs and page in logs, logs
+    c.kubectl("delete", "pod", "bb-client", "bb-web", "--timeout=60s")
+    c.kubectl("delete", "service", "bb-web")
