@@ -256,8 +256,11 @@ class ControlPlane:
                               f"{local.settings.pod_cidr})")
                 proxy = self._proxy(client, local.name, userspace=isinstance(local, ProcessNode))
                 tasks.append(asyncio.create_task(proxy.run(stop=stop), name="proxy"))
-                dns = self._dns(client, local.name)
-                tasks.append(asyncio.create_task(_logged(dns.run(stop=stop), "cluster DNS"), name="dns"))
+                if isinstance(local, ProcessNode):  # its Pods share this machine's /etc/resolv.conf
+                    self.progress("cluster DNS: not with the process runtime (Pods use this machine's resolver)")
+                else:
+                    dns = self._dns(client, local.name)
+                    tasks.append(asyncio.create_task(_logged(dns.run(stop=stop), "cluster DNS"), name="dns"))
             if s.sim_nodes:
                 sim = Simulator(client, SimSettings(nodes=s.sim_nodes, cpu=s.sim_cpu, memory=s.sim_memory,
                                                     pod_cidr_base="10.42.1.0" if local is not None else "10.42.0.0",
