@@ -29,8 +29,8 @@ class ClusterSettings:
     # Node failure handling (Kubernetes' defaults); `--fast-failover` shortens both for demos.
     node_grace_period: float = 40.0
     pod_toleration_seconds: int = 300
-    # The local node: "native" runs real containers (root, runc, CNI), "none" runs no node here,
-    # "auto" picks native when the machine can.
+    # The local node: "native" runs real containers (root, runc, CNI), "process" plain processes (no
+    # isolation), "none" runs no node here, "auto" picks native when the machine can and process otherwise.
     node: str = "auto"
     node_name: str = ""  # default: the host name
     node_pod_cidr: str = "10.42.0.0/24"  # the local node's share of pod_cidr
