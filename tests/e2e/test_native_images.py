@@ -106,6 +106,12 @@ def test_an_imported_busybox_image_serves_at_its_pod_ip(node_cluster: Cluster, t
     _serves(c, "imported", page)
     status = _pod(c, "imported")["status"]["containerStatuses"][0]
     assert status["image"] == "nanokube.test/busybox:e2e" and status["imageID"].startswith("sha256:")
+
+    def listed() -> list[dict[str, Any]]:  # the Node lists it in status.images by its next heartbeat
+        node = json.loads(c.kubectl("get", "nodes", "-o", "json").stdout)["items"][0]
+        return [i for i in node["status"].get("images") or [] if "nanokube.test/busybox:e2e" in i["names"]]
+
+    assert _wait(listed, "the imported image in the Node's status.images")[0]["sizeBytes"] > 0
     c.kubectl("delete", "pod", "imported", "--timeout=60s")
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from kubelet_helpers import ValidatingClient, condition, eventually, validate
 
 from nanokube.cmd.inprocess import InProcessCluster
-from nanokube.kubelet.node import NodeConfig, NodeHeartbeat, healthy_conditions, node_object
+from nanokube.kubelet.node import NodeConfig, NodeHeartbeat, healthy_conditions, images_status, node_object
+from nanokube.kubelet.runtime.interface import Image
 
 
 def config(name: str) -> NodeConfig:
@@ -130,3 +132,41 @@ async def test_an_existing_node_is_taken_over_and_a_deleted_lease_recreated() ->
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def test_images_status_lists_the_largest_by_digest_and_tag() -> None:
+    images = [Image(f"sha256:{n}", (f"x/img{n}:v1",), (f"x/img{n}@sha256:{n}",), size=n) for n in range(60)]
+    status = images_status(images)
+    assert len(status) == 50 and status[0] == {"names": ["x/img59@sha256:59", "x/img59:v1"], "sizeBytes": 59}
+    assert [s["sizeBytes"] for s in status] == list(range(59, 9, -1))
+    assert images_status([Image("sha256:bare", size=3)]) == [{"names": ["sha256:bare"], "sizeBytes": 3}]
+
+
+async def test_the_node_reports_its_images_and_their_changes() -> None:
+    images = [Image("sha256:a", ("busybox:1",), ("busybox@sha256:a",), size=100)]
+
+    async def listed() -> list[Image]:
+        return list(images)
+
+    async with InProcessCluster() as cluster:
+        beat = NodeHeartbeat(ValidatingClient(cluster.client), lease_interval=0.05, status_interval=0.1)
+        beat.add(dataclasses.replace(config("img"), images=listed))
+        stop = asyncio.Event()
+        task = asyncio.create_task(beat.run(stop=stop))
+        await asyncio.wait_for(beat.all_registered.wait(), 10)
+        nodes = cluster.resource("", "v1", "nodes")
+
+        async def reported() -> list[dict[str, object]] | None:
+            node = await cluster.client.get(nodes, "", "img")
+            return (node.get("status") or {}).get("images")
+
+        assert await eventually(reported) == [{"names": ["busybox@sha256:a", "busybox:1"], "sizeBytes": 100}]
+        images.append(Image("sha256:b", ("python:3",), (), size=500))
+
+        async def both() -> list[dict[str, object]] | None:
+            found = await reported()
+            return found if found and len(found) == 2 else None
+
+        assert [i["names"] for i in await eventually(both)] == [["python:3"], ["busybox@sha256:a", "busybox:1"]]
+        stop.set()
+        await task

@@ -193,7 +193,9 @@ class LocalNode:
         runtime = self.runtime = NativeRuntime(NativeSettings(state_dir=state, masked_host_paths=(str(data),)),
                                                network, images)
         await runtime.recover()
-        agent = NodeAgent(self.client, AgentSettings(pod_field_selector=f"spec.nodeName={self.name}"))
+        # status every 10 s, the kubelet's nodeStatusUpdateFrequency (images and conditions follow changes)
+        agent = NodeAgent(self.client, AgentSettings(pod_field_selector=f"spec.nodeName={self.name}",
+                                                     status_interval=10.0))
         config = self.config(host_ip)
         env = EnvResolver(self.client, node_allocatable=config.allocatable or config.capacity)
         pod_files = PodFiles(PodFileSettings(self.settings.cluster_dns, self.settings.cluster_domain))
@@ -209,6 +211,7 @@ class LocalNode:
         port: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         server_task = asyncio.create_task(server.run(stop=stop, started=port.set_result), name="local-kubelet")
         config.kubelet_port = await port
+        config.images = runtime.list_images
         agent.add_node(config, runtime, syncer)
         log.info("node %s: native runtime (runc), pod network %s on bridge %s, kubelet at %s:%d", self.name,
                  self.pod_cidr, self.settings.bridge, config.annotations[KUBELET_ADDRESS_ANNOTATION],

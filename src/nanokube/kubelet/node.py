@@ -21,7 +21,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,8 +29,11 @@ from nanokube.api.errors import AlreadyExists, ApiError, Conflict, NotFound
 from nanokube.client.interface import JSON, Client
 from nanokube.util.timeutil import rfc3339, rfc3339_micro
 
+from .runtime.interface import Image
+
 log = logging.getLogger(__name__)
 LEASE_NAMESPACE = "kube-node-lease"
+MAX_IMAGES = 50  # the kubelet's nodeStatusMaxImages
 
 # type, healthy status, reason, message: what a healthy kubelet reports (NetworkUnavailable: the route
 # controller's words).
@@ -58,6 +61,8 @@ class NodeConfig:
     node_info: dict[str, str] = field(default_factory=dict)
     provider_id: str = ""
     kubelet_port: int = 10250
+    # The images on the node for status.images (the runtime's list), or None for a node that reports none.
+    images: Callable[[], Awaitable[list[Image]]] | None = None
 
     @property
     def internal_ips(self) -> tuple[str, ...]:
@@ -103,6 +108,12 @@ def node_status(config: NodeConfig, conditions: list[JSON]) -> JSON:
         "daemonEndpoints": {"kubeletEndpoint": {"Port": config.kubelet_port}},
         "nodeInfo": dict(config.node_info),
     }
+
+
+def images_status(images: list[Image], limit: int = MAX_IMAGES) -> list[JSON]:
+    """``status.images`` as the kubelet reports it: the largest ``limit`` images, each by its digests and tags."""
+    largest = sorted(images, key=lambda i: i.size, reverse=True)[:limit]
+    return [{"names": [*i.repo_digests, *i.repo_tags] or [i.id], "sizeBytes": i.size} for i in largest]
 
 
 def lease_object(name: str, node_uid: str, duration: int, renew: str) -> JSON:
@@ -294,6 +305,14 @@ class NodeHeartbeat:
         previous = (current.get("status") or {}).get("conditions")
         conditions = healthy_conditions(rfc3339(), previous)
         status = node_status(node.config, conditions) if full else {"conditions": conditions}
+        if node.config.images is not None:
+            try:
+                images = images_status(await node.config.images())
+            except Exception as err:  # the heartbeat must go on without them
+                log.warning("node %s: cannot list images: %s", node.config.name, err)
+            else:
+                if full or images != (current.get("status") or {}).get("images"):
+                    status["images"] = images
         await self.client.patch(self.nodes_res, "", node.config.name, {"status": status},
                                 patch_type="strategic", subresource="status")
 
