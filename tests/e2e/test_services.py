@@ -234,3 +234,16 @@ def test_a_service_without_endpoints_refuses(cluster: tuple[Cluster, dict[str, s
 
     assert _wait(refused, "a reject from the service without endpoints")
 
+
+
+def test_kubectl_get_endpoints_and_endpointslices(cluster: tuple[Cluster, dict[str, str]]) -> None:
+    c, pods = cluster
+    both = c.kubectl("get", "endpoints,endpointslices").stdout
+    lines = [line.split() for line in both.splitlines()]
+    assert ["NAME", "ENDPOINTS", "AGE"] in lines and ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"] in lines
+    endpoints = [f for f in lines if f and f[0] == "endpoints/who"]
+    assert sorted(endpoints[0][1].split(",")) == sorted(f"{ip}:8080" for ip in pods.values()), both
+    mine = c.kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=who").stdout
+    slices = [line.split() for line in mine.splitlines()[1:]]
+    assert len(slices) == 1 and slices[0][0].startswith("who-") and slices[0][1:3] == ["IPv4", "8080"], mine
+    assert sorted(slices[0][3].split(",")) == sorted(pods.values()), mine
