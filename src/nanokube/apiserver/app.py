@@ -21,15 +21,17 @@ from nanokube import KUBERNETES_VERSION
 from nanokube.api.errors import ApiError, InternalError, NotFound, Unauthorized
 from nanokube.api.registry import Registry
 
-from . import discovery
+from . import discovery, endpointreconciler
 from .bootstrap import seed
 from .crd import CustomResources
 from .handlers import RestHandler, json_response
 from .negotiation import choose_output
 from .openapi import OpenAPI
 from .priority import PriorityAdmission
+from .serviceaccountadmission import ServiceAccountAdmission
 from .services import ServiceAllocator
 from .storage import ObjectStorage
+from .tokenrequest import ServiceAccountTokens
 from .watchstream import WatchStream
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,11 @@ class APIServerSettings:
     node_port_range: tuple[int, int] = (30000, 32767)
     bookmark_interval: float = 60.0
     advertise_address: str = ""
+    # PEM file of the RSA key ServiceAccount tokens are signed with; None: a key that lives as long as the process.
+    service_account_key: Path | None = None
+    # Where Pods reach this server (the default/kubernetes Endpoints); the server listens there too. Empty: the
+    # listening host when that is one address.
+    service_endpoint: str = ""
 
 
 def version_info() -> dict[str, str]:
@@ -76,6 +83,10 @@ class APIServer:
         self.services = ServiceAllocator(storage, settings.service_cidr, settings.node_port_range)
         storage.admitters.append(self.services.admit)
         storage.admitters.append(PriorityAdmission(storage).admit)
+        key = settings.service_account_key.read_bytes() if settings.service_account_key else None
+        self.tokens = ServiceAccountTokens(storage, key)
+        self.rest.sub.tokens = self.tokens
+        storage.admitters.append(ServiceAccountAdmission(storage).admit)
         self.crds = CustomResources(storage, self.registry, self.openapi, self.rest.sub)
         storage.after_write.append(self.crds.after_write)
         self.ready = asyncio.Event()
@@ -116,10 +127,15 @@ class APIServer:
         if self.settings.tokens and request.path not in _PUBLIC_PATHS:
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not any(hmac.compare_digest(token.strip(), t)
-                                                      for t in self.settings.tokens):
+            if scheme.lower() != "bearer" or not await self._known_token(token.strip()):
                 raise Unauthorized("Unauthorized")
         return await handler(request)
+
+    async def _known_token(self, token: str) -> bool:
+        """One of the static tokens, or a ServiceAccount token this server issued that is still valid."""
+        if any(hmac.compare_digest(token, t) for t in self.settings.tokens):
+            return True
+        return token.count(".") == 2 and await self.tokens.authenticate(token) is not None
 
     async def _version(self, request: web.Request) -> web.StreamResponse:
         return json_response(version_info())
@@ -195,6 +211,17 @@ class APIServer:
         await self.crds.load()
         await seed(self.storage, self.services)
 
+    async def _serve_pods(self, runner: web.AppRunner) -> None:
+        """Listen where Pods reach this server too (when that is not the listening host) and point the
+        ``default/kubernetes`` Endpoints and EndpointSlice there."""
+        address = endpointreconciler.endpoint_address(self.settings.host, self.settings.service_endpoint)
+        if not address:
+            return
+        if address != self.settings.host and self.settings.host not in ("0.0.0.0", "::", ""):
+            sock = endpointreconciler.listen_socket(address, self.bound_port)
+            await web.SockSite(runner, sock, ssl_context=self.ssl_context()).start()
+        await endpointreconciler.reconcile(self.storage, address, self.bound_port)
+
     async def run(self, *, stop: asyncio.Event, started: Callable[[int], None] | None = None) -> None:
         """Serve until ``stop`` is set. ``started`` gets the bound port once the socket listens."""
         await self.prepare()
@@ -211,6 +238,7 @@ class APIServer:
         server = getattr(site, "_server", None)
         if server is not None and server.sockets:
             self.bound_port = server.sockets[0].getsockname()[1]
+        await self._serve_pods(runner)
         self.ready.set()
         if started is not None:
             started(self.bound_port)

@@ -43,6 +43,8 @@ class Subresources:
         self.eviction = Eviction(storage, registry)
         # Streaming subresources (log, exec, attach, portforward) are delegated when a node proxy is set.
         self.streaming: Any = None
+        # serviceaccounts/token: the API server's ServiceAccountTokens (tokenrequest.py), set by its owner.
+        self.tokens: Any = None
 
     def custom_columns(self, resource: Resource) -> list[JSON] | None:
         return self.printer_columns.get((resource.group, resource.version, resource.plural))
@@ -74,6 +76,9 @@ class Subresources:
         elif name == "eviction" and method == "POST":
             body = decode_body(await request.read(), request.headers.get("Content-Type")) or {}
             return json_response(await self.evict(info.namespace, info.name, body), status=201)
+        elif name == "token" and method == "POST" and self.tokens is not None:
+            body = decode_body(await request.read(), request.headers.get("Content-Type")) or {}
+            return json_response(await self.tokens.request(info.namespace, info.name, body), status=201)
         elif name == "finalize" and method == "PUT":
             body = decode_body(await request.read(), request.headers.get("Content-Type")) or {}
             return json_response(await self.finalize(info.name, body))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -121,6 +121,18 @@ def _issue_server_cert(pki: Pki, ca_key_path: Path, hosts: list[str], now: dt.da
             .sign(ca_key, hashes.SHA256()))
     _write_private(pki.server_key, _key_pem(key))
     pki.server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + pki.ca_cert.read_bytes())
+
+
+def ensure_service_account_key(directory: Path) -> Path:
+    """The RSA key (``<directory>/sa.key``, PKCS#8 PEM) the API server signs ServiceAccount tokens with: made
+    once and kept, so tokens issued before a restart still verify after it."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / "sa.key"
+    if not path.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+    return path
 
 
 NODE_TOKEN_PREFIX = "K10"
