@@ -26,6 +26,7 @@ from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController, NodeLifecycleSettings
 from .podgc import PodGCController
 from .replicaset import ReplicaSetController
+from .rootcapublisher import RootCAPublisher, RootCASettings
 from .serviceaccount import ServiceAccountController
 from .statefulset import StatefulSetController
 from .volumes import (
@@ -41,10 +42,13 @@ ControllerFactory = Callable[[Client], Controller]
 
 
 def default_controllers(node_lifecycle: NodeLifecycleSettings | None = None,
-                        volumes: VolumeSettings | None = None) -> list[ControllerFactory]:
+                        volumes: VolumeSettings | None = None,
+                        root_ca: RootCASettings | None = None) -> list[ControllerFactory]:
+    """Every controller; the root CA publisher only when the cluster has a CA (``root_ca``)."""
     lifecycle = node_lifecycle or NodeLifecycleSettings()
     storage = volumes or VolumeSettings()
-    return [
+    publisher: list[ControllerFactory] = [lambda client: RootCAPublisher(client, root_ca)] if root_ca else []
+    return [*publisher,
         NamespaceController,
         GarbageCollector,
         ServiceAccountController,
