@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from nanokube.apiserver import endpointreconciler
+from nanokube.apiserver.serviceaccountadmission import ServiceAccountAdmission
 from nanokube.apiserver.serviceaccountadmission import MOUNT_PATH
 from nanokube.cmd.inprocess import InProcessCluster
+
+
+def admitting(cluster: InProcessCluster) -> InProcessCluster:
+    cluster.storage.admitters.append(ServiceAccountAdmission(cluster.storage).admit)
+    return cluster
 
 
 def pod(name: str, **spec: Any) -> dict[str, Any]:
@@ -17,6 +23,7 @@ def pod(name: str, **spec: Any) -> dict[str, Any]:
 
 async def test_pod_gets_kube_api_access_volume() -> None:
     async with InProcessCluster() as cluster:
+        admitting(cluster)
         pods = cluster.resource("", "v1", "pods")
         created = await cluster.client.create(pods, "default", pod("p"))
         spec = created["spec"]
@@ -39,6 +46,7 @@ async def test_pod_gets_kube_api_access_volume() -> None:
 
 async def test_automount_opt_outs_and_existing_mounts() -> None:
     async with InProcessCluster() as cluster:
+        admitting(cluster)
         pods = cluster.resource("", "v1", "pods")
         accounts = cluster.resource("", "v1", "serviceaccounts")
         off = await cluster.client.create(pods, "default", pod("off", automountServiceAccountToken=False))
@@ -58,6 +66,12 @@ async def test_automount_opt_outs_and_existing_mounts() -> None:
         assert mixed["spec"]["containers"][0]["volumeMounts"] == [{"name": "mine", "mountPath": MOUNT_PATH}]
         assert mixed["spec"]["initContainers"][0]["volumeMounts"][0]["name"].startswith("kube-api-access-")
         assert len(mixed["spec"]["volumes"]) == 2
+
+
+async def test_admission_off_by_default() -> None:
+    async with InProcessCluster() as cluster:
+        created = await cluster.client.create(cluster.resource("", "v1", "pods"), "default", pod("p"))
+        assert "volumes" not in created["spec"]
 
 
 async def test_kubernetes_endpoints_published_and_kept() -> None:

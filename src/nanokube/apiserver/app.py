@@ -55,6 +55,9 @@ class APIServerSettings:
     advertise_address: str = ""
     # PEM file of the RSA key ServiceAccount tokens are signed with; None: a key that lives as long as the process.
     service_account_key: Path | None = None
+    # ServiceAccount admission (the kube-api-access volume on new Pods): on where the cluster can serve what the
+    # volume needs (a CA for kube-root-ca.crt, the serviceaccount controller); off for bare in-process servers.
+    service_account_admission: bool = False
     # Where Pods reach this server (the default/kubernetes Endpoints); the server listens there too. Empty: the
     # listening host when that is one address.
     service_endpoint: str = ""
@@ -86,7 +89,8 @@ class APIServer:
         key = settings.service_account_key.read_bytes() if settings.service_account_key else None
         self.tokens = ServiceAccountTokens(storage, key)
         self.rest.sub.tokens = self.tokens
-        storage.admitters.append(ServiceAccountAdmission(storage).admit)
+        if settings.service_account_admission:
+            storage.admitters.append(ServiceAccountAdmission(storage).admit)
         self.crds = CustomResources(storage, self.registry, self.openapi, self.rest.sub)
         storage.after_write.append(self.crds.after_write)
         self.ready = asyncio.Event()
