@@ -92,7 +92,7 @@ async def test_projected_sources_share_one_directory(cluster: InProcessCluster, 
     with pytest.raises(VolumeMountFailure, match='volume "all" : secret "absent" not found'):
         await manager.mounts(missing, {})
     token = _with([{"name": "t", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}])
-    with pytest.raises(VolumeMountFailure, match="serviceAccountToken"):
+    with pytest.raises(VolumeMountFailure, match='volume "t" : failed to fetch token: serviceaccounts "default" not f'):
         await manager.mounts(token, {})
 
 

@@ -103,6 +103,7 @@ class VolumeManager:
 
     async def cleanup(self, uid: str) -> None:
         """The Pod is gone: unmount its memory volumes and remove its directory."""
+        self.sources.tokens.forget(uid)
         await asyncio.to_thread(_remove_pod_dir, self.pod_dir(uid))
 
     # -- one volume -----------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ projected contents, and the host directory behind a ``persistentVolumeClaim``.
 each volume source into ``Files`` (relative path -> content and mode) for ``volumes.write_atomic``, or into a
 host path for a claim. Whatever is missing (an object, a key, an unbound claim) raises ``VolumeMountFailure``
 with the kubelet's FailedMount wording; the pod syncer keeps the Pod in ContainerCreating and tries again.
-Sources marked ``optional`` are fine when missing. A projected ``serviceAccountToken`` cannot be served (the
-API server has no TokenRequest signer) and fails the mount.
+Sources marked ``optional`` are fine when missing. A projected ``serviceAccountToken`` is a token bound to the
+Pod from the API server's TokenRequest, kept and renewed by ``satokens.TokenManager`` (a failed request is a
+FailedMount like any other missing source).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from nanokube.api.errors import NotFound
+from nanokube.api.errors import ApiError, NotFound
 from nanokube.client.interface import Client
 
 from .podenv import ContainerConfigFailure, PodContext, field_value, resource_value
 from .runtime.interface import RuntimeFailure
+from .satokens import TokenManager, TokenRequester, request_token
 
 JSON = dict[str, Any]
 Files = dict[str, tuple[bytes, int]]  # relative path -> (content, mode)
@@ -61,8 +63,11 @@ def decoded_data(obj: JSON, *, secret: bool) -> dict[str, bytes]:
 
 
 class VolumeSources:
-    def __init__(self, client: Client, *, node_allocatable: Mapping[str, str] | None = None) -> None:
+    def __init__(self, client: Client, *, node_allocatable: Mapping[str, str] | None = None,
+                 token_requester: TokenRequester | None = None) -> None:
         self.client = client
+        self.tokens = TokenManager(token_requester or (lambda ns, account, body: request_token(client, ns, account,
+                                                                                                 body)))
         self.node_allocatable = dict(node_allocatable or {})  # resourceFieldRef default for unset limits
         reg = client.registry
         self._resources = {plural: reg.get("", "v1", plural)
@@ -132,10 +137,21 @@ class VolumeSources:
                                                      default_mode=mode))
             elif "downwardAPI" in part:
                 files.update(self.downward_files(volume, pod, part["downwardAPI"], mode))
+            elif "serviceAccountToken" in part:
+                files.update(await self.token_files(volume, pod, part["serviceAccountToken"] or {}, mode))
             else:
                 kind = next(iter(part), "unknown")
                 raise setup_failed(volume, f"projected {kind} sources are not supported on this node")
         return files
+
+    async def token_files(self, volume: str, pod: JSON, source: JSON, mode: int) -> Files:
+        """The ``serviceAccountToken`` source's file: a current token bound to the Pod, at ``path``."""
+        try:
+            token = await self.tokens.token(pod, source)
+        except Exception as err:  # the API server's answer, or no answer at all
+            detail = err.message if isinstance(err, ApiError) else str(err) or type(err).__name__
+            raise setup_failed(volume, f"failed to fetch token: {detail}") from None
+        return {str(source.get("path") or "token"): (token.encode(), mode)}
 
     # -- persistentVolumeClaim ----------------------------------------------------------------------------
     async def claim_path(self, volume: str, namespace: str, source: JSON) -> Path:
