@@ -29,6 +29,7 @@ from nanokube.client.local import LocalClient
 from nanokube.controllers.manager import ControllerManager, default_controllers
 from nanokube.controllers.nodeipam import NodeIPAMController, NodeIPAMSettings
 from nanokube.controllers.nodelifecycle import NodeLifecycleSettings
+from nanokube.controllers.rootcapublisher import RootCASettings
 from nanokube.controllers.volumes import VolumeSettings, host_directory_hooks
 from nanokube.dns.server import DNSServer, DNSSettings
 from nanokube.kubelet.local import LocalNode, LocalNodeSettings, native_available
@@ -41,7 +42,13 @@ from nanokube.scheduler.scheduler import Scheduler, SchedulerSettings
 from nanokube.store.interface import Store
 from nanokube.store.memory import MemoryStore
 from nanokube.store.sqlite import SqliteStore
-from nanokube.util.certs import ensure_node_token, ensure_pki, kubelet_credential, write_kubeconfig
+from nanokube.util.certs import (
+    ensure_node_token,
+    ensure_pki,
+    ensure_service_account_key,
+    kubelet_credential,
+    write_kubeconfig,
+)
 
 from .settings import ClusterSettings
 
@@ -112,6 +119,14 @@ def serving_hosts(host: str) -> list[str]:
             if "inet" in f]
 
 
+def in_cluster_names(service_cidr: str) -> list[str]:
+    """The names Pods reach the API server by: the ``kubernetes`` Service's ClusterIP (the first address of the
+    service range) and its DNS names, which the serving certificate must cover too."""
+    first = str(ipaddress.ip_network(service_cidr, strict=False).network_address + 1)
+    return [first, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local"]
+
+
 def join_hint(url: str, token_file: Path) -> str:
     """How to add a worker, as the user would type it on the other machine."""
     hint = f"join a node: nanokube agent --server {url} --token $(cat {token_file})"
@@ -160,6 +175,12 @@ class ControlPlane:
         self.progress(f"service proxy: {what}")
         return Proxier(client, backend, ProxySettings(node_name=node_name, cluster_cidr=self.settings.pod_cidr))
 
+    def _pod_gateway(self) -> str:
+        """The local real node's pod-bridge gateway (first address of its pod range); "" without one."""
+        if self.settings.node not in ("native", "auto") or not native_available()[0]:
+            return ""
+        return str(ipaddress.ip_network(self.settings.node_pod_cidr, strict=False).network_address + 1)
+
     def _dns_ip(self) -> str:
         """The kube-dns Service address: .10 of the service range, as kubeadm and k3s choose it."""
         return str(ipaddress.ip_network(self.settings.service_cidr, strict=False).network_address + 10)
@@ -195,9 +216,15 @@ class ControlPlane:
         tokens: list[str] = []
         scheme = "http"
         node_token = ""
+        # Pods of the local real node reach the API server at their bridge's gateway (the Endpoints of the
+        # kubernetes Service); the server listens there too.
+        pod_gateway = self._pod_gateway()
         if s.tls:
-            pki = ensure_pki(s.data_dir / "pki", serving_hosts(s.host))
-            tls_settings = {"cert_file": pki.server_cert, "key_file": pki.server_key}
+            pki = ensure_pki(s.data_dir / "pki", [*serving_hosts(s.host), *in_cluster_names(s.service_cidr),
+                                                  *([pod_gateway] if pod_gateway else [])])
+            tls_settings = {"cert_file": pki.server_cert, "key_file": pki.server_key,
+                            "service_account_key": ensure_service_account_key(s.data_dir / "pki"),
+                            "service_account_admission": True}
             token_file = s.data_dir / "node-token"
             node_token = ensure_node_token(token_file, pki.ca_cert)  # agents join with it
             tokens = [pki.token, node_token]
@@ -213,7 +240,8 @@ class ControlPlane:
         # The API server's credential towards kubelets: derived from the node token, which agents hold too.
         kubelet_token = kubelet_credential(node_token) if node_token else secrets.token_urlsafe(24)
         server = self.server = APIServer(APIServerSettings(host=s.host, port=s.port, tokens=tokens,
-                                                           service_cidr=s.service_cidr, **tls_settings), storage)  # type: ignore[arg-type]
+                                                           service_cidr=s.service_cidr, service_endpoint=pod_gateway,
+                                                           **tls_settings), storage)  # type: ignore[arg-type]
         server.rest.sub.streaming = StreamingProxy(storage, storage.registry,
                                                    StreamingSettings(kubelet_token=kubelet_token))
         client = self.client = local_client(storage, server)
@@ -245,7 +273,8 @@ class ControlPlane:
             if isinstance(local, LocalNode):  # local-path volumes of this machine's node: make and remove them
                 volumes.create_dir, volumes.remove_dir = host_directory_hooks(local.name, volumes.storage_dir)
             ipam = NodeIPAMSettings(cluster_cidr=s.pod_cidr)
-            manager = ControllerManager(client, [*default_controllers(lifecycle, volumes),
+            root_ca = RootCASettings(pki.ca_cert.read_text()) if s.tls else None
+            manager = ControllerManager(client, [*default_controllers(lifecycle, volumes, root_ca),
                                                  lambda c: NodeIPAMController(c, ipam)])
             tasks.append(asyncio.create_task(manager.run(stop=stop), name="controllers"))
             tasks.append(asyncio.create_task(run_scheduler(client, manager.identity, stop), name="scheduler"))
