@@ -176,6 +176,9 @@ class NodeAgent:
             await stop.wait()
         finally:
             await self.workers.shutdown()
+            for node in list(self.nodes.values()):
+                with contextlib.suppress(Exception):
+                    await node.syncer.close()  # its queued Events are written before the agent goes
             for task in tasks:
                 task.cancel()
             for task in tasks:

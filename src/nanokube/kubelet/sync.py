@@ -8,7 +8,8 @@ deleted, stop everything within its grace period, write the terminal status and 
 Each call looks at the runtime afresh (level-triggered), so a sync can be repeated any time.
 
 Status goes to the ``StatusManager``; Events (Pulling, Pulled, Created, Started, Killing, BackOff) to an
-optional ``EventRecorder``. Given a ``ProbeManager`` (probes.py, the real agent), readiness and ``started`` come
+optional ``EventRecorder``, written in the background (``BackgroundEvents``: a sync does not wait for them;
+each Pod's stay in order; ``close`` writes what is queued). Given a ``ProbeManager`` (probes.py, the real agent), readiness and ``started`` come
 from probes, and a container failing its liveness or startup probe is killed within its grace period and
 restarted per ``restartPolicy`` with the usual back-off; without one, readiness comes from a ``Readiness`` hook
 (the ``sim.nanokube.io/ready-after-seconds`` annotation on simulated nodes). Given a ``HookRunner`` (hooks.py),
@@ -56,7 +57,7 @@ from .runtime.interface import (
 )
 from .status import StatusManager
 from .sync_containers import ContainerRunner, base_container_config, base_sandbox_config
-from .sync_state import PodMemories, SyncSettings, Wake, pod_grace, should_restart
+from .sync_state import BackgroundEvents, PodMemories, SyncSettings, Wake, pod_grace, should_restart
 from .volumes import VolumeManager
 
 __all__ = ["PodSyncer", "Readiness", "SyncSettings", "always_ready"]
@@ -81,6 +82,8 @@ class PodSyncer:
         self.runtime = runtime
         self.status = status
         self.recorder = recorder
+        # Events are queued and written beside the sync, each Pod's in order (``close`` writes what is left).
+        self.events = BackgroundEvents(recorder) if recorder is not None else None
         self.readiness = readiness
         self.clock = clock
         self.env = env  # given: env from ConfigMaps, Secrets and the downward API; else literal values only
@@ -203,8 +206,18 @@ class PodSyncer:
         return ips[0] if ips else ""
 
     async def _event(self, pod: JSON, type_: str, reason: str, message: str) -> None:
-        if self.recorder is not None:
-            await self.recorder.event(pod, type_, reason, message)
+        if self.events is not None:
+            await self.events.event(pod, type_, reason, message)
+
+    async def flush_events(self) -> None:
+        """Return once every Event recorded so far has been written."""
+        if self.events is not None:
+            await self.events.flush()
+
+    async def close(self) -> None:
+        """The agent is stopping: write the Events still queued (later ones are written as they come)."""
+        if self.events is not None:
+            await self.events.close()
 
     # -- sandbox and container configuration (the extension points) --------------------------------------
     def container_config(self, pod: JSON, spec: JSON, kind: str, attempt: int) -> ContainerConfig:

@@ -1,5 +1,5 @@
-"""What the Pod syncer's parts share: its settings, the wake-up time a sync asks for, and what it remembers of
-each Pod between syncs.
+"""What the Pod syncer's parts share: its settings, the wake-up time a sync asks for, what it remembers of
+each Pod between syncs, and the queue its Events are written from (``BackgroundEvents``).
 
 ``PodSyncer`` (sync.py) orchestrates a Pod; ``ContainerRunner`` (sync_containers.py) pulls, starts, restarts
 and stops its containers. Both read and write the same per-Pod memory (waiting reasons shown in the status,
@@ -8,9 +8,13 @@ containers killed by a probe, failed pulls), so it lives here, where neither mod
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 
 
@@ -86,3 +90,77 @@ def pod_grace(pod: JSON) -> int:
     if grace is None:
         grace = spec.get("terminationGracePeriodSeconds")
     return 30 if grace is None else int(grace)
+
+
+class EventSink(Protocol):
+    """Where Events go: ``EventRecorder.event`` (client/events.py), which never raises."""
+
+    async def event(self, obj: JSON, type_: str, reason: str, message: str) -> None: ...
+
+
+class BackgroundEvents:
+    """Records the kubelet's Events off the Pod's critical path: ``event`` queues and returns, writers send
+    each Pod's Events in the order they were queued (Pods in parallel, at most ``writers`` writes at a time).
+
+    Each Event is an API write (a store commit with its fsync); awaited inside a sync, three of them (Pulled,
+    Created, Started) stood between a Pod's creation and its Running status. Nothing is dropped here: when
+    ``limit`` Events are queued, ``event`` waits for room (a slow API server slows the syncs, as before);
+    ``flush`` waits for everything queued so far, and after ``close`` (which flushes) Events are written
+    before ``event`` returns. What the recorder itself drops (its spam filter) is its own business."""
+
+    def __init__(self, sink: EventSink, *, limit: int = 1000, writers: int = 8) -> None:
+        self.sink = sink
+        self._room = asyncio.Semaphore(limit)
+        self._writers = asyncio.Semaphore(writers)
+        self._queues: dict[str, deque[tuple[JSON, str, str, str]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    async def event(self, obj: JSON, type_: str, reason: str, message: str) -> None:
+        """Queue an Event about ``obj`` (only its reference is kept: kind, apiVersion, name, namespace, uid,
+        resourceVersion); waits only while the queue is full, or for the write itself once closed."""
+        ref = reference(obj)
+        if self._closed:
+            await self.sink.event(ref, type_, reason, message)
+            return
+        await self._room.acquire()
+        meta = ref["metadata"]
+        key = meta.get("uid") or f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = deque()
+            task = asyncio.get_running_loop().create_task(self._drain(key, queue), name=f"events {key}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        queue.append((ref, type_, reason, message))
+
+    async def _drain(self, key: str, queue: deque[tuple[JSON, str, str, str]]) -> None:
+        try:
+            while queue:
+                async with self._writers:
+                    try:
+                        await self.sink.event(*queue[0])
+                    except Exception:  # the recorder logs and drops what it cannot write; anything else too
+                        log.exception("could not record event %s for %s", queue[0][2], key)
+                queue.popleft()
+                self._room.release()
+        finally:
+            if self._queues.get(key) is queue:  # no await since the loop saw it empty: nothing was added
+                del self._queues[key]
+
+    async def flush(self) -> None:
+        """Return when every Event queued before this call has been written (or given up on)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Write what is queued; Events recorded afterwards are written before ``event`` returns."""
+        self._closed = True
+        await self.flush()
+
+
+def reference(obj: JSON) -> JSON:
+    """What an Event needs of its object, copied (the object may change while the Event waits)."""
+    meta = obj.get("metadata") or {}
+    return {"kind": obj.get("kind", ""), "apiVersion": obj.get("apiVersion", ""),
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion") if k in meta}}
