@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from harness import eventually, running
 
 from nanokube.api.objects import deep_copy
@@ -24,7 +26,7 @@ async def test_publishes_and_restores_root_ca() -> None:
 
         async with running(RootCAPublisher(client, RootCASettings(CA))):
             for ns in ("default", "kube-system", "team"):
-                await eventually(lambda ns=ns: published(ns), what=f"root CA in {ns}")
+                await eventually(partial(published, ns), what=f"root CA in {ns}")
             cm = deep_copy(await client.get(configmaps, "team", NAME))  # the in-process client shares objects
             assert "kubernetes.io/description" in cm["metadata"]["annotations"]
             cm["data"] = {"ca.crt": "tampered", "extra": "x"}
