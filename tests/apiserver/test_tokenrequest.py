@@ -142,3 +142,19 @@ async def test_token_survives_restart_with_same_key(tmp_path: Path) -> None:
     assert second.verify(token) is not None
     assert ServiceAccountTokens(storage).verify(token) is None
     await store.close()
+
+
+async def test_bound_pod_token_names_its_node(api: tuple[TestClient[Any, Any], APIServer]) -> None:
+    client, _ = api
+    node = await (await client.post("/api/v1/nodes", headers=ADMIN, json={"metadata": {"name": "n1"}})).json()
+    pod = {"metadata": {"name": "q"}, "spec": {"serviceAccountName": "robot", "nodeName": "n1",
+                                                "containers": [{"name": "c", "image": "busybox"}]}}
+    assert (await client.post("/api/v1/namespaces/default/pods", headers=ADMIN, json=pod)).status == 201
+    status, body = await request_token(client, boundObjectRef={"kind": "Pod", "apiVersion": "v1", "name": "q"})
+    assert status == 201, body
+    assert claims_of(body["status"]["token"])["kubernetes.io"]["node"] == {"name": "n1",
+                                                                           "uid": node["metadata"]["uid"]}
+    await client.post("/api/v1/namespaces/default/serviceaccounts", headers=ADMIN, json={"metadata": {"name": "x"}})
+    status, body = await request_token(client, "x",
+                                       boundObjectRef={"kind": "Pod", "apiVersion": "v1", "name": "q"})
+    assert status == 400 and "different serviceaccount" in body["message"]

@@ -138,7 +138,14 @@ class ServiceAccountTokens:
         if kind == "Pod" and (obj.get("spec") or {}).get("serviceAccountName", "default") != account:
             raise BadRequest(f'cannot bind token for serviceaccount "{account}" to pod running with different '
                              "serviceaccount name.")
-        return {kind.lower(): {"name": name, "uid": uid}}
+        claims: JSON = {kind.lower(): {"name": name, "uid": uid}}
+        node = (obj.get("spec") or {}).get("nodeName") if kind == "Pod" else None
+        if node:  # kube names the Pod's node too (ServiceAccountTokenPodNodeInfo); not checked on use
+            try:
+                claims["node"] = {"name": node, "uid": (await self._get("nodes", "", node))["metadata"]["uid"]}
+            except NotFound:
+                pass
+        return claims
 
     def sign(self, claims: JSON) -> str:
         header = {"alg": "RS256", "kid": self.key_id}
