@@ -62,14 +62,17 @@ class Recorder:
 
     def snapshot(self) -> list[tuple[str, str, dict[str, str] | None]]:
         with self._lock:
-            return list(self.events)
+            return [e for e in self.events if e[1] != "kube-root-ca.crt"]
 
     def has(self, kind: str, name: str) -> bool:
         return any(e[0] == kind and e[1] == name for e in self.snapshot())
 
 
+ROOT_CA = "kube-root-ca.crt"  # every namespace has it (root-ca-cert-publisher), as on any cluster
+
+
 def _cached(informer: SharedInformer) -> dict[str, dict[str, str] | None]:
-    return {obj.metadata.name: obj.data for obj in informer.cache.list()}
+    return {obj.metadata.name: obj.data for obj in informer.cache.list() if obj.metadata.name != ROOT_CA}
 
 
 def test_informer_sees_adds_updates_and_deletes(api: client.ApiClient, namespace: str) -> None:
