@@ -32,6 +32,11 @@ def test_expand_follows_kubernetes_rules() -> None:
     assert expand("$$(A) $ $x $(A", env) == "$(A) $ $x $(A"
 
 
+def own(env: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The container's own variables, without the ``kubernetes`` Service's link variables every Pod gets."""
+    return [(k, v) for k, v in env if not k.startswith("KUBERNETES_")]
+
+
 async def _with_objects(body: Any) -> Any:
     async with InProcessCluster() as cluster:
         client = cluster.client
@@ -92,7 +97,7 @@ async def test_optional_sources_that_are_absent_are_left_out() -> None:
             "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "k", "optional": True}}},
                     {"name": "B", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "k", "optional": True}}},
                     {"name": "C", "value": "c"}]}
-    assert await _with_objects(lambda r: r.resolve(POD, spec, CONTEXT)) == [("C", "c")]
+    assert own(await _with_objects(lambda r: r.resolve(POD, spec, CONTEXT))) == [("C", "c")]
 
 
 async def test_a_missing_configmap_holds_the_container_until_it_exists() -> None:
@@ -136,7 +141,7 @@ async def test_a_missing_configmap_holds_the_container_until_it_exists() -> None
             return found if statuses and "running" in statuses[0]["state"] else None
 
         found = await eventually(running, what="the container running once the ConfigMap exists")
-        env = dict(seen[-1].envs)
+        env = dict(own(seen[-1].envs))
         assert env == {"G": "hey", "IP": found["status"]["podIP"]}
         # command and args are expanded against the container's environment
         assert seen[-1].command == ["serve", f"--bind={found['status']['podIP']}"]
@@ -153,4 +158,29 @@ async def test_an_unset_limit_is_the_nodes_allocatable() -> None:
         node = EnvResolver(resolver.client, node_allocatable={"memory": "2Gi"})
         return await node.resolve(POD, spec, PodContext())
 
-    assert await _with_objects(resolve) == [("M", "2048")]
+    assert own(await _with_objects(resolve)) == [("M", "2048")]
+
+
+async def test_service_links_come_last_and_the_containers_own_win() -> None:
+    async with InProcessCluster() as cluster:
+        services = cluster.resource("", "v1", "services")
+        await cluster.client.create(services, "default", {"metadata": {"name": "my-db"}, "spec": {
+            "ports": [{"name": "sql", "port": 5432}, {"name": "metrics", "port": 9100, "protocol": "UDP"}]}})
+        await cluster.client.create(services, "default", {"metadata": {"name": "headless"}, "spec": {
+            "clusterIP": "None", "ports": [{"port": 80}]}})
+        db = await cluster.client.get(services, "default", "my-db")
+        spec = {"name": "c", "env": [{"name": "MY_DB_SERVICE_PORT", "value": "mine"},
+                                     {"name": "URL", "value": "$(MY_DB_SERVICE_HOST):$(MY_DB_SERVICE_PORT_SQL)"}]}
+        env = await EnvResolver(cluster.client).resolve(POD, spec, CONTEXT)
+        values, ip = dict(env), db["spec"]["clusterIP"]
+        assert env[:2] == [("MY_DB_SERVICE_PORT", "mine"), ("URL", f"{ip}:5432")]
+        assert values["MY_DB_SERVICE_HOST"] == ip and values["MY_DB_SERVICE_PORT_METRICS"] == "9100"
+        assert values["MY_DB_PORT"] == f"tcp://{ip}:5432"
+        assert values["MY_DB_PORT_9100_UDP"] == f"udp://{ip}:9100" and values["MY_DB_PORT_9100_UDP_PROTO"] == "udp"
+        assert (values["MY_DB_PORT_5432_TCP_PORT"], values["MY_DB_PORT_5432_TCP_ADDR"]) == ("5432", ip)
+        assert values["KUBERNETES_SERVICE_HOST"] == "10.43.0.1" and values["KUBERNETES_SERVICE_PORT"] == "443"
+        assert not any(k.startswith("HEADLESS_") for k in values)
+        # enableServiceLinks: false keeps only the kubernetes Service's variables
+        quiet = {**POD, "spec": {**POD["spec"], "enableServiceLinks": False}}
+        names = {k for k, _ in await EnvResolver(cluster.client).resolve(quiet, {"name": "c"}, CONTEXT)}
+        assert names and all(k.startswith("KUBERNETES_") for k in names)

@@ -9,7 +9,8 @@ keeps its first position and its last value.
 
 A required ConfigMap, Secret or key that is missing raises ``ContainerConfigFailure`` (the waiting reason
 ``CreateContainerConfigError``) with the kubelet's message, e.g. ``configmap "x" not found``; the pod syncer
-reports it and tries again later. Service link variables (``enableServiceLinks``) are not produced.
+reports it and tries again later. Service link variables (servicelinks.py) come last, for every name the
+container does not define itself, and ``$(VAR)`` may refer to them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nanokube.api.quantity import milli_value, value
 from nanokube.client.interface import Client
 
 from .runtime.interface import RuntimeFailure
+from .servicelinks import MASTER_NAMESPACE, MASTER_SERVICE, service_env, visible_services
 
 JSON = dict[str, Any]
 
@@ -79,12 +81,14 @@ class EnvResolver:
         self.node_allocatable = dict(node_allocatable or {})  # used when the context gives none
         self._configmaps = client.registry.get("", "v1", "configmaps")
         self._secrets = client.registry.get("", "v1", "secrets")
+        self._services = client.registry.get("", "v1", "services")
 
     async def resolve(self, pod: JSON, spec: JSON, context: PodContext) -> list[tuple[str, str]]:
         """The container's environment in order; raises ``ContainerConfigFailure`` as described above."""
         namespace = pod["metadata"].get("namespace", "")
         if not context.node_allocatable:
             context = replace(context, node_allocatable=self.node_allocatable)
+        links = service_env(visible_services(pod, await self._service_list(namespace)))
         env: dict[str, str] = {}
         for source in spec.get("envFrom") or []:
             env.update(await self._env_from(namespace, source))
@@ -96,8 +100,19 @@ class EnvResolver:
                     continue  # an optional source that is absent: the variable is left out
                 env[name] = found
             else:
-                env[name] = expand(str(var.get("value", "")), env)
-        return list(env.items())
+                env[name] = expand(str(var.get("value", "")), {**links, **env})
+        return [*env.items(), *((k, v) for k, v in links.items() if k not in env)]
+
+    async def _service_list(self, namespace: str) -> list[JSON]:
+        """The Services of the Pod's namespace and ``default`` (for the ``kubernetes`` Service)."""
+        assert self._services is not None
+        found = list((await self.client.list(self._services, namespace)).items)
+        if namespace != MASTER_NAMESPACE:
+            try:
+                found.append(await self.client.get(self._services, MASTER_NAMESPACE, MASTER_SERVICE))
+            except NotFound:
+                pass
+        return found
 
     # -- ConfigMaps and Secrets -------------------------------------------------------------------------
     async def _data(self, kind: str, namespace: str, name: str, optional: bool) -> dict[str, str] | None:
