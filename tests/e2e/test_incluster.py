@@ -36,9 +36,7 @@ def pod_manifest(name: str) -> str:
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
         "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
                  "containers": [{"name": "main", "image": "nanokube.io/host",
-                                 "command": [sys.executable, "-c", SCRIPT],
-                                 "env": [{"name": "KUBERNETES_SERVICE_HOST", "value": "10.43.0.1"},
-                                         {"name": "KUBERNETES_SERVICE_PORT", "value": "443"}]}]}})
+                                 "command": [sys.executable, "-c", SCRIPT]}]}})  # the kubelet sets KUBERNETES_*
 
 
 @pytest.fixture(scope="module")
