@@ -86,3 +86,8 @@ def test_kubectl_create_token_is_accepted(cluster: Cluster) -> None:
     assert ok.returncode == 0, ok.stderr
     bad = c.kubectl("--token", token[:-4] + "AAAA", "get", "pods", check=False)
     assert bad.returncode != 0 and "provide credentials" in bad.stderr  # kubectl's wording of a 401
+    me = c.kubectl("--token", token, "auth", "whoami", "-o", "json").stdout
+    info = json.loads(me)["status"]["userInfo"]
+    assert info["username"] == "system:serviceaccount:default:default"
+    assert "system:serviceaccounts:default" in info["groups"]
+    assert json.loads(c.kubectl("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]["username"] == "admin"

@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -25,6 +26,7 @@ from . import discovery, endpointreconciler
 from .bootstrap import seed
 from .crd import CustomResources
 from .handlers import RestHandler, json_response
+from .identity import ADMIN
 from .negotiation import choose_output
 from .openapi import OpenAPI
 from .priority import PriorityAdmission
@@ -128,18 +130,27 @@ class APIServer:
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        request["user"] = ADMIN
         if self.settings.tokens and request.path not in _PUBLIC_PATHS:
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
-            if scheme.lower() != "bearer" or not await self._known_token(token.strip()):
+            user = await self._user(token.strip()) if scheme.lower() == "bearer" else None
+            if user is None:
                 raise Unauthorized("Unauthorized")
+            request["user"] = user
         return await handler(request)
 
-    async def _known_token(self, token: str) -> bool:
-        """One of the static tokens, or a ServiceAccount token this server issued that is still valid."""
+    async def _user(self, token: str) -> dict[str, Any] | None:
+        """Who the token speaks for (a userInfo): the administrator for one of the static tokens, the
+        ServiceAccount for a token this server issued that is still valid; None for anything else."""
         if any(hmac.compare_digest(token, t) for t in self.settings.tokens):
-            return True
-        return token.count(".") == 2 and await self.tokens.authenticate(token) is not None
+            return ADMIN
+        account = await self.tokens.authenticate(token) if token.count(".") == 2 else None
+        if account is None:
+            return None
+        return {"username": account.username, "uid": account.uid,
+                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{account.namespace}",
+                           "system:authenticated"]}
 
     async def _version(self, request: web.Request) -> web.StreamResponse:
         return json_response(version_info())

@@ -242,8 +242,9 @@ class Subresources:
         return result.obj
 
     # -- reviews -----------------------------------------------------------------------------------------
-    async def review(self, resource: Resource, obj: JSON) -> JSON:
-        """Answer a review kind. Every authenticated user is an administrator until RBAC is enforced."""
+    async def review(self, resource: Resource, obj: JSON, user: JSON) -> JSON:
+        """Answer a review kind for ``user`` (a userInfo). Every authenticated user may do everything until
+        RBAC is enforced."""
         out = deep_copy(obj)
         out["apiVersion"] = resource.api_version
         out["kind"] = resource.kind
@@ -256,8 +257,7 @@ class Subresources:
                              "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
                              "incomplete": False}
         elif resource.kind == "SelfSubjectReview":
-            out["status"] = {"userInfo": {"username": "admin",
-                                         "groups": ["system:masters", "system:authenticated"]}}
+            out["status"] = {"userInfo": deep_copy(user)}
         return out
 
 
