@@ -81,6 +81,9 @@ class ValidatingClient:
     async def evict(self, namespace: str, name: str, **kw: Any) -> None:
         await self.inner.evict(namespace, name, **kw)
 
+    async def request_token(self, namespace: str, account: str, request: JSON) -> JSON:
+        return await self.inner.request_token(namespace, account, request)
+
 
 def pod(name: str, node: str | None = None, *, annotations: dict[str, str] | None = None,
         restart_policy: str = "Always", containers: int = 1, init: list[str] | None = None,

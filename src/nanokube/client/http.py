@@ -184,3 +184,9 @@ class HttpClient:
         body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace},
                 "deleteOptions": options}
         await self._request("POST", self._path(pods, namespace, name, "eviction"), body=body)
+
+    async def request_token(self, namespace: str, account: str, request: JSON) -> JSON:
+        accounts = self.registry.get("", "v1", "serviceaccounts")
+        assert accounts is not None
+        answer: JSON = await self._request("POST", self._path(accounts, namespace, account, "token"), body=request)
+        return answer

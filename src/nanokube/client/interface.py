@@ -64,3 +64,6 @@ class Client(Protocol):
 
     async def evict(self, namespace: str, name: str, *, grace_period_seconds: int | None = None) -> None:
         """POST pods/NAME/eviction: delete the pod unless a disruption budget forbids it (TooManyRequests)."""
+
+    async def request_token(self, namespace: str, account: str, request: JSON) -> JSON:
+        """POST serviceaccounts/ACCOUNT/token: the answered TokenRequest (``status.token``)."""

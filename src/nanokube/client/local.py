@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from nanokube.api import patch as patching
-from nanokube.api.errors import BadRequest, Conflict, Expired
+from nanokube.api.errors import BadRequest, Conflict, Expired, NotFound
 from nanokube.api.fields import field_set, parse_field_selector
 from nanokube.api.labels import parse_selector
 from nanokube.api.objects import deep_copy
@@ -160,3 +160,9 @@ class LocalClient:
     async def evict(self, namespace: str, name: str, *, grace_period_seconds: int | None = None) -> None:
         options = {} if grace_period_seconds is None else {"gracePeriodSeconds": grace_period_seconds}
         await self._sub.evict(namespace, name, {"deleteOptions": options})
+
+    async def request_token(self, namespace: str, account: str, request: JSON) -> JSON:
+        if self._sub is None or self._sub.tokens is None:
+            raise NotFound.path()  # as a server without the token subresource answers
+        answer: JSON = await self._sub.tokens.request(namespace, account, request)
+        return answer

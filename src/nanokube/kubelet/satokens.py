@@ -5,10 +5,6 @@ source's audience and ``expirationSeconds``) and keeps the answer per (Pod uid, 
 out the same token until it is due for renewal: past 80% of its lifetime or older than 24 hours, as kube's
 token manager renews. Callers ask on every Pod sync; a renewal happens on the first sync after it is due.
 ``forget`` drops a Pod's tokens once the Pod is gone.
-
-The client interface has no call for subresource creates, so ``request_token`` speaks to the two clients the
-kubelet runs with: the HTTP client (a POST to ``serviceaccounts/NAME/token``) and the in-process client (the
-API server's token issuer behind it).
 """
 
 from __future__ import annotations
@@ -29,17 +25,7 @@ MAX_AGE = 24 * 3600.0
 
 async def request_token(client: Client, namespace: str, account: str, body: JSON) -> JSON:
     """POST a TokenRequest for ``namespace/account`` through ``client``; the answered TokenRequest."""
-    issuer = getattr(getattr(client, "_sub", None), "tokens", None)
-    if issuer is not None:  # in-process: the API server's ServiceAccountTokens
-        answer: JSON = await issuer.request(namespace, account, body)
-        return answer
-    post = getattr(client, "_request", None)
-    path = getattr(client, "_path", None)
-    accounts = client.registry.get("", "v1", "serviceaccounts")
-    if post is None or path is None or accounts is None:
-        raise RuntimeError("this client cannot request ServiceAccount tokens")
-    answer = await post("POST", path(accounts, namespace, account, "token"), body=body)
-    return answer
+    return await client.request_token(namespace, account, body)
 
 
 @dataclass
