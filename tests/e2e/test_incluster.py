@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .cluster import Cluster, eventually, native_cluster
+from .cluster import KUBECTL, Cluster, eventually, native_cluster
 
 _wait = partial(eventually, timeout=60.0, interval=0.3)
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -91,3 +91,19 @@ def test_kubectl_create_token_is_accepted(cluster: Cluster) -> None:
     assert info["username"] == "system:serviceaccount:default:default"
     assert "system:serviceaccounts:default" in info["groups"]
     assert json.loads(c.kubectl("auth", "whoami", "-o", "json").stdout)["status"]["userInfo"]["username"] == "admin"
+
+
+def test_kubectl_inside_a_pod_uses_its_service_account(cluster: Cluster) -> None:
+    c = cluster
+    _wait(lambda: c.kubectl("get", "serviceaccount", "default", check=False).returncode == 0, "default account")
+    body = json.loads(pod_manifest("kubectl-inside"))
+    body["spec"]["containers"][0]["command"] = [KUBECTL, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]
+    c.kubectl("apply", "-f", "-", input=json.dumps(body))
+
+    def finished() -> str | None:
+        phase = c.kubectl("get", "pod", "kubectl-inside", "-o", "jsonpath={.status.phase}", check=False).stdout
+        return phase if phase in ("Succeeded", "Failed") else None
+
+    phase = _wait(finished, "kubectl in a Pod to finish")
+    logs = c.kubectl("logs", "kubectl-inside", check=False).stdout
+    assert phase == "Succeeded" and logs.strip() == "system:serviceaccount:default:default", logs
