@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nanokube.apiserver import endpointreconciler
-from nanokube.apiserver.serviceaccountadmission import ServiceAccountAdmission
-from nanokube.apiserver.serviceaccountadmission import MOUNT_PATH
+from nanokube.apiserver.serviceaccountadmission import MOUNT_PATH, ServiceAccountAdmission
 from nanokube.cmd.inprocess import InProcessCluster
 
 
