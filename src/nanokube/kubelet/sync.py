@@ -121,14 +121,16 @@ class PodSyncer:
             state = await self.runtime_state(uid)
             if await self._sync_init(pod, state, sandbox_id, wake):
                 await self._sync_regular(pod, state, sandbox_id, wake)
-            if self.volumes is not None:
-                await self.volumes.refresh(pod)  # labels, annotations, ConfigMap data changed since the start
             state = await self.runtime_state(uid)
             if self._finished(pod, state):
                 await self.containers.kill(pod, state, pod_grace(pod))
                 state = await self.runtime_state(uid)
         self._update_probes(pod, state)
         self.status.set_status(pod, self._generate(pod, state, wake, terminal=False))
+        if sandbox_id is not None and self.volumes is not None:
+            # Labels, annotations, ConfigMap data changed since the start: files only, so after the status
+            # (a container started just now is reported without waiting for them).
+            await self.volumes.refresh(pod)
         return wake.at
 
     async def terminate(self, pod: JSON) -> None:
