@@ -31,12 +31,20 @@ print("PODS", " ".join(sorted(p.metadata.name for p in pods.items)))
 """
 
 
+# The host image hides /tmp (where a CI checkout may live): the checkout (its venv: python, the kubernetes
+# package, kubectl) goes into the Pod as a read-only hostPath at the same path.
+CHECKOUT = str(Path(__file__).resolve().parents[2])
+
+
 def pod_manifest(name: str) -> str:
     return json.dumps({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
         "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                 "volumes": [{"name": "checkout", "hostPath": {"path": CHECKOUT}}],
                  "containers": [{"name": "main", "image": "nanokube.io/host",
-                                 "command": [sys.executable, "-c", SCRIPT]}]}})  # the kubelet sets KUBERNETES_*
+                                 "command": [sys.executable, "-c", SCRIPT],  # the kubelet sets KUBERNETES_*
+                                 "volumeMounts": [{"name": "checkout", "mountPath": CHECKOUT,
+                                                   "readOnly": True}]}]}})
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +68,7 @@ def test_pod_lists_pods_with_its_service_account(cluster: Cluster) -> None:
     assert eps["subsets"][0]["addresses"][0]["ip"] != "127.0.0.1"
     c.kubectl("apply", "-f", "-", input=pod_manifest("lister"))
     spec = json.loads(c.kubectl("get", "pod", "lister", "-o", "json").stdout)["spec"]
-    [mount] = spec["containers"][0]["volumeMounts"]
+    [mount] = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] != "checkout"]
     assert mount["mountPath"] == SA_DIR and mount["readOnly"] is True
     assert mount["name"].startswith("kube-api-access-")
 
