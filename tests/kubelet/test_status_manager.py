@@ -41,6 +41,13 @@ def test_status_patch_sends_only_changes_and_nulls_dropped_fields() -> None:
     assert status_patch(new, new) == {}
 
 
+def test_status_patch_leaves_conditions_it_does_not_own_alone() -> None:
+    """A readiness gate's condition in the kubelet's (older) copy is never written back over the API's."""
+    api = {"conditions": [cond("example.com/gate", "False"), cond("Ready", "False")]}
+    stale = {"conditions": [cond("example.com/gate", "True"), cond("Ready", "True")]}
+    assert status_patch(api, stale) == {"conditions": [{"type": "Ready", "status": "True"}]}
+
+
 async def test_writes_coalesce_keep_transition_times_and_validate() -> None:
     async with InProcessCluster() as cluster:
         client = ValidatingClient(cluster.client)

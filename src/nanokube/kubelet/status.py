@@ -26,7 +26,7 @@ from typing import Any
 from nanokube.api.errors import ApiError, Conflict, NotFound
 from nanokube.client.interface import JSON, Client
 
-from .podstatus import rfc3339
+from .podstatus import KUBELET_CONDITIONS, rfc3339
 
 log = logging.getLogger(__name__)
 # Fields of a Pod status the kubelet owns whole: absent from a new status means "clear it".
@@ -58,9 +58,13 @@ def stamp_status(status: JSON, base: JSON, now: str) -> JSON:
 
 
 def _conditions_patch(old: list[JSON], new: list[JSON]) -> list[JSON]:
+    """The kubelet's own conditions that changed. Others (readiness gates, DisruptionTarget) belong to whoever
+    set them: the kubelet's copy may be older than the API's, so writing it back could undo their change."""
     by_type = {c.get("type"): c for c in old}
     patch = []
     for cond in new:
+        if cond["type"] not in KUBELET_CONDITIONS:
+            continue
         prior = by_type.get(cond["type"])
         if prior is None:
             patch.append(cond)
