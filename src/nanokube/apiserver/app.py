@@ -26,7 +26,7 @@ from . import discovery, endpointreconciler
 from .bootstrap import seed
 from .crd import CustomResources
 from .handlers import RestHandler, json_response
-from .identity import ADMIN
+from .identity import ADMIN, USER
 from .negotiation import choose_output
 from .openapi import OpenAPI
 from .priority import PriorityAdmission
@@ -130,14 +130,14 @@ class APIServer:
 
     @web.middleware
     async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        request["user"] = ADMIN
+        request[USER] = ADMIN
         if self.settings.tokens and request.path not in _PUBLIC_PATHS:
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
             user = await self._user(token.strip()) if scheme.lower() == "bearer" else None
             if user is None:
                 raise Unauthorized("Unauthorized")
-            request["user"] = user
+            request[USER] = user
         return await handler(request)
 
     async def _user(self, token: str) -> dict[str, Any] | None:

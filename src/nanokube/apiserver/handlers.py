@@ -29,7 +29,7 @@ from nanokube.api.errors import (
 from nanokube.api.registry import Registry, Resource
 from nanokube.util.timeutil import rfc3339
 
-from .identity import ADMIN
+from .identity import ADMIN, USER
 from .negotiation import (
     JSON_TYPE,
     PATCH_TYPES,
@@ -211,7 +211,7 @@ class RestHandler:
             raise NotFound.path()
         obj = await self._read_object(request)
         if not resource.stored:
-            return json_response(await self.sub.review(resource, obj, request.get("user") or ADMIN), status=201)
+            return json_response(await self.sub.review(resource, obj, request.get(USER) or ADMIN), status=201)
         warnings: list[str] = []
         obj = self._unknown_fields(request, resource, obj, warnings)
         created = await self.storage.create(resource, info.namespace, obj, dry_run=dry_run(request),
