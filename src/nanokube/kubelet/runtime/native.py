@@ -31,31 +31,26 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import streams
 from .bundle import PodParts, build_config, container_spec
 from .cgroups import Cgroup, CgroupLayout, detect
-from .crilog import read_log
 from .interface import (
     POD_UID_LABEL,
     AuthConfig,
     ContainerConfig,
-    ContainerEvent,
     ContainerState,
     ContainerStats,
     ContainerStatus,
     CreateContainerFailure,
-    EventListener,
     EventType,
     ExecResult,
     ExecSession,
     Image,
     ImageSpec,
-    LogOptions,
-    NotFoundFailure,
     PodSandboxConfig,
     PodSandboxStatus,
     PortStream,
@@ -68,7 +63,8 @@ from .interface import (
 )
 from .rootfs import ImageStore, NodeImages, ResolvedImage, mount_overlay, resolve_user
 from .sandbox import PodNetwork, make_pod_files, pod_hostname, remove_pod_files
-from .shimctl import ShimStarter, ShimZygote, reap, release_init, unwatch, watch_exit, write_conf
+from .shimctl import ShimStarter, ShimZygote, reap, release_init, write_conf
+from .shimmed import ShimmedRuntime
 from .state import (
     Container,
     Sandbox,
@@ -96,22 +92,19 @@ class NativeSettings:
     shim_zygote: bool = True  # fork shims from one zygote process (about 10 ms of CPU and a few MiB less each)
 
 
-class NativeRuntime:
+class NativeRuntime(ShimmedRuntime):
     def __init__(self, settings: NativeSettings, network: PodNetwork, images: ImageStore | None = None, *,
                  clock: Callable[[], float] = time.time, cgroups: CgroupLayout | None = None) -> None:
+        super().__init__(clock)
         self.settings = settings
         self.network = network
         self.images = NodeImages(images)
-        self.clock = clock
         self.cgroups = cgroups or detect()
         self.sandbox_dir = settings.state_dir / "sandboxes"
         self.container_dir = settings.state_dir / "containers"
         self.runc_root = settings.state_dir / "runc"
         for d in (self.sandbox_dir, self.container_dir, self.runc_root):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._sandboxes: dict[str, Sandbox] = {}
-        self._containers: dict[str, Container] = {}
-        self._listeners: list[EventListener] = []
         self._version = ""
         self._background: set[asyncio.Task[None]] = set()
         self.shims: ShimStarter | ShimZygote = (
@@ -135,21 +128,6 @@ class NativeRuntime:
         update = getattr(self.network, "update_pod_cidr", None)  # the CNI network re-addresses its bridge
         if update is not None:
             await update(pod_cidr)
-
-    def subscribe(self, listener: EventListener) -> None:
-        self._listeners.append(listener)
-
-    def _emit(self, c: Container, kind: EventType) -> None:
-        event = ContainerEvent(c.status.id, kind, self.clock(), c.status.labels.get(POD_UID_LABEL, ""),
-                               c.status.sandbox_id)
-        for listener in self._listeners:
-            listener(event)
-
-    async def close(self) -> None:
-        """Stop watching shims (the agent is going away); containers keep running for the next agent."""
-        for c in self._containers.values():
-            self._unwatch(c)
-        self.shims.close()
 
     # -- runc ---------------------------------------------------------------------------------------------
     async def _runc_out(self, *args: str, check: bool = True) -> str:
@@ -191,25 +169,8 @@ class NativeRuntime:
         self._sandboxes[sid] = sandbox
         return sid
 
-    def _sandbox(self, sid: str) -> Sandbox:
-        found = self._sandboxes.get(sid)
-        if found is None:
-            raise NotFoundFailure(f"pod sandbox {sid} not found")
-        return found
-
     def _pod_cgroup(self, sandbox: Sandbox) -> str:
         return sandbox.config.cgroup_parent or f"/{self.settings.cgroup_root}/pod{sandbox.config.metadata.uid}"
-
-    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
-        sandbox = self._sandboxes.get(sandbox_id)
-        if sandbox is None:
-            return
-        for c in self._sandbox_containers(sandbox_id):
-            await self.stop_container(c.status.id, 0)
-        if sandbox.status.state is SandboxState.READY:
-            sandbox.status.state = SandboxState.NOT_READY
-            await self._release_network(sandbox)
-            sandbox.save()
 
     async def _release_network(self, sandbox: Sandbox) -> None:
         """Tear down the Pod's network unless another ready sandbox of the Pod uses it (it is keyed by uid)."""
@@ -234,15 +195,6 @@ class NativeRuntime:
             await asyncio.to_thread(Cgroup(self.cgroups, self._pod_cgroup(sandbox)).destroy, 3)
         if sandbox.config.log_directory:
             remove_empty_dirs(Path(sandbox.config.log_directory))
-
-    async def pod_sandbox_status(self, sandbox_id: str) -> PodSandboxStatus:
-        return self._sandbox(sandbox_id).public_status()
-
-    async def list_pod_sandboxes(self, pod_uid: str | None = None) -> list[PodSandboxStatus]:
-        return [s.public_status() for s in self._sandboxes.values() if pod_uid is None or s.uid == pod_uid]
-
-    def _sandbox_containers(self, sandbox_id: str) -> list[Container]:
-        return [c for c in self._containers.values() if c.status.sandbox_id == sandbox_id]
 
     # -- containers ---------------------------------------------------------------------------------------
     def _log_path(self, sandbox: Sandbox, config: ContainerConfig) -> Path:
@@ -308,12 +260,6 @@ class NativeRuntime:
         await self._runc_out("delete", "--force", c.status.id, check=False)
         await asyncio.to_thread(remove_container_dir, Cgroup(self.cgroups, c.cgroups_path), c.dir)
 
-    def _container(self, container_id: str) -> Container:
-        found = self._containers.get(container_id)
-        if found is None:
-            raise NotFoundFailure(f"container {container_id} not found")
-        return found
-
     async def start_container(self, container_id: str) -> None:
         c = self._container(container_id)
         if c.status.state is not ContainerState.CREATED:
@@ -339,13 +285,6 @@ class NativeRuntime:
                 self._finish_exit(c)
 
     # -- exits --------------------------------------------------------------------------------------------
-    def _watch(self, c: Container) -> None:
-        c.watch = watch_exit(c.shim_pid, lambda: self._on_shim_exit(c))
-
-    def _unwatch(self, c: Container) -> None:
-        unwatch(c.watch)
-        c.watch = -1
-
     def _on_shim_exit(self, c: Container) -> None:
         self._unwatch(c)
         reap(c.shim_pid, c.popen)
@@ -401,13 +340,6 @@ class NativeRuntime:
         self._containers.pop(container_id, None)
         self._emit(c, EventType.DELETED)
 
-    async def container_status(self, container_id: str) -> ContainerStatus:
-        return self._container(container_id).public_status()
-
-    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
-        return [c.public_status() for c in self._containers.values()
-                if sandbox_id is None or c.status.sandbox_id == sandbox_id]
-
     # -- recovery -----------------------------------------------------------------------------------------
     async def recover(self) -> None:
         """Re-adopt what a previous agent left: sandboxes and containers from the state directory; running
@@ -418,12 +350,6 @@ class NativeRuntime:
             self.shims.prepare()  # the agent is starting: have the zygote ready before the first Pod
 
     # -- streaming and stats ------------------------------------------------------------------------------
-    def _running(self, container_id: str) -> Container:
-        c = self._container(container_id)
-        if c.status.state is not ContainerState.RUNNING:
-            raise RuntimeFailure(f"container {container_id} is not running")
-        return c
-
     def _runc_argv(self, *args: str) -> list[str]:
         return [self.settings.runc, "--root", str(self.runc_root), *args]
 
@@ -435,29 +361,11 @@ class NativeRuntime:
         c = self._running(container_id)
         return await streams.exec(self._runc_argv(), c.dir, container_id, cmd, stdin=stdin, tty=tty)
 
-    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession:
-        c = self._running(container_id)
-
-        async def exit_code() -> int:
-            await c.exited.wait()
-            return c.status.exit_code
-
-        return await streams.attach(c.dir, c.tty, exit_code)
-
     async def port_forward(self, sandbox_id: str, port: int) -> PortStream:
         sandbox = self._sandbox(sandbox_id)
         if sandbox.status.state is not SandboxState.READY:
             raise RuntimeFailure(f"pod sandbox {sandbox_id} is not ready")
         return await streams.port_forward(sandbox.netns, port)
-
-    async def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[bytes]:
-        c = self._container(container_id)
-
-        async def finished() -> bool:
-            return c.exited.is_set() or container_id not in self._containers
-
-        async for chunk in read_log(c.status.log_path, options, finished):
-            yield chunk
 
     async def container_stats(self, container_id: str) -> ContainerStats:
         c = self._container(container_id)

@@ -30,7 +30,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,24 +38,19 @@ from nanokube import __version__
 from nanokube.kubelet.network.base import PodNetworkProvider
 
 from . import process_io as io
-from .crilog import read_log
 from .interface import (
     POD_UID_LABEL,
     AuthConfig,
     ContainerConfig,
-    ContainerEvent,
     ContainerState,
     ContainerStats,
     ContainerStatus,
     CreateContainerFailure,
-    EventListener,
     EventType,
     ExecResult,
     ExecSession,
     Image,
     ImageSpec,
-    LogOptions,
-    NotFoundFailure,
     PodSandboxConfig,
     PodSandboxStatus,
     PortStream,
@@ -68,7 +63,8 @@ from .interface import (
 )
 from .process_recovery import NO_SHIM, ProcessShimStarter, recover_state, shim_python
 from .sandbox import pod_hostname
-from .shimctl import reap, unwatch, watch_exit, write_conf
+from .shimctl import reap, write_conf
+from .shimmed import ShimmedRuntime
 from .state import (
     Container,
     Sandbox,
@@ -79,7 +75,6 @@ from .state import (
     remove_empty_dirs,
     write_json,
 )
-from .streams import attach
 
 RUNTIME_NAME = "process"
 ISOLATION_WARNING = ("process runtime: containers are plain processes of this host, not isolated (no namespaces, "
@@ -95,22 +90,20 @@ class ProcessSettings:
     spare_shim: bool = True
 
 
-class ProcessRuntime:
+class ProcessRuntime(ShimmedRuntime):
     def __init__(self, settings: ProcessSettings, network: PodNetworkProvider, *,
                  clock: Callable[[], float] = time.time) -> None:
+        super().__init__(clock)
         self.settings = settings
         self.network = network
-        self.clock = clock
         self.sandbox_dir = settings.state_dir / "sandboxes"
         self.container_dir = settings.state_dir / "containers"
         self.log_dir = settings.state_dir / "logs"
         for d in (self.sandbox_dir, self.container_dir, self.log_dir):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._sandboxes: dict[str, Sandbox] = {}
-        self._containers: dict[str, Container] = {}
-        self._listeners: list[EventListener] = []
         self._images: dict[str, Image] = {}
-        self.shims = ProcessShimStarter(settings.python, str(settings.state_dir), spare=settings.spare_shim)
+        self.shims: ProcessShimStarter = ProcessShimStarter(settings.python, str(settings.state_dir),
+                                                            spare=settings.spare_shim)
 
     # -- runtime ------------------------------------------------------------------------------------------
     async def version(self) -> RuntimeVersion:
@@ -122,21 +115,6 @@ class ProcessRuntime:
 
     async def update_runtime_config(self, pod_cidr: str) -> None:
         """Nothing to do: the loopback range is chosen when the network is built."""
-
-    def subscribe(self, listener: EventListener) -> None:
-        self._listeners.append(listener)
-
-    def _emit(self, c: Container, kind: EventType) -> None:
-        event = ContainerEvent(c.status.id, kind, self.clock(), c.status.labels.get(POD_UID_LABEL, ""),
-                               c.status.sandbox_id)
-        for listener in self._listeners:
-            listener(event)
-
-    async def close(self) -> None:
-        """Stop watching shims (the agent is going away); containers keep running for the next agent."""
-        for c in self._containers.values():
-            self._unwatch(c)
-        self.shims.close()
 
     # -- sandboxes ----------------------------------------------------------------------------------------
     async def run_pod_sandbox(self, config: PodSandboxConfig) -> str:
@@ -159,23 +137,6 @@ class ProcessRuntime:
         self._sandboxes[sid] = sandbox
         return sid
 
-    def _sandbox(self, sid: str) -> Sandbox:
-        found = self._sandboxes.get(sid)
-        if found is None:
-            raise NotFoundFailure(f"pod sandbox {sid} not found")
-        return found
-
-    async def stop_pod_sandbox(self, sandbox_id: str) -> None:
-        sandbox = self._sandboxes.get(sandbox_id)
-        if sandbox is None:
-            return
-        for c in self._sandbox_containers(sandbox_id):
-            await self.stop_container(c.status.id, 0)
-        if sandbox.status.state is SandboxState.READY:
-            sandbox.status.state = SandboxState.NOT_READY
-            await self._release_network(sandbox)
-            sandbox.save()
-
     async def _release_network(self, sandbox: Sandbox) -> None:
         """Give back the Pod's address unless another ready sandbox of the Pod uses it (it is keyed by uid)."""
         uid = sandbox.uid
@@ -195,15 +156,6 @@ class ProcessRuntime:
         await asyncio.to_thread(remove_container_dir, None, sandbox.dir)
         del self._sandboxes[sandbox_id]
         remove_empty_dirs(self._pod_log_dir(sandbox.config))
-
-    async def pod_sandbox_status(self, sandbox_id: str) -> PodSandboxStatus:
-        return self._sandbox(sandbox_id).public_status()
-
-    async def list_pod_sandboxes(self, pod_uid: str | None = None) -> list[PodSandboxStatus]:
-        return [s.public_status() for s in self._sandboxes.values() if pod_uid is None or s.uid == pod_uid]
-
-    def _sandbox_containers(self, sandbox_id: str) -> list[Container]:
-        return [c for c in self._containers.values() if c.status.sandbox_id == sandbox_id]
 
     # -- containers ---------------------------------------------------------------------------------------
     def _pod_log_dir(self, config: PodSandboxConfig) -> Path:
@@ -245,12 +197,6 @@ class ProcessRuntime:
         self._emit(c, EventType.CREATED)
         return cid
 
-    def _container(self, container_id: str) -> Container:
-        found = self._containers.get(container_id)
-        if found is None:
-            raise NotFoundFailure(f"container {container_id} not found")
-        return found
-
     async def start_container(self, container_id: str) -> None:
         c = self._container(container_id)
         if c.status.state is not ContainerState.CREATED:
@@ -273,13 +219,6 @@ class ProcessRuntime:
         self._emit(c, EventType.STARTED)
 
     # -- exits --------------------------------------------------------------------------------------------
-    def _watch(self, c: Container) -> None:
-        c.watch = watch_exit(c.shim_pid, lambda: self._on_shim_exit(c))
-
-    def _unwatch(self, c: Container) -> None:
-        unwatch(c.watch)
-        c.watch = -1
-
     def _on_shim_exit(self, c: Container) -> None:
         self._unwatch(c)
         reap(c.shim_pid, c.popen)
@@ -346,24 +285,11 @@ class ProcessRuntime:
         self._containers.pop(container_id, None)
         self._emit(c, EventType.DELETED)
 
-    async def container_status(self, container_id: str) -> ContainerStatus:
-        return self._container(container_id).public_status()
-
-    async def list_containers(self, sandbox_id: str | None = None) -> list[ContainerStatus]:
-        return [c.public_status() for c in self._containers.values()
-                if sandbox_id is None or c.status.sandbox_id == sandbox_id]
-
     async def recover(self) -> None:
         """Re-adopt what a previous agent left (see ``process_recovery``); running processes are untouched."""
         await recover_state(self)
 
     # -- streaming and stats ------------------------------------------------------------------------------
-    def _running(self, container_id: str) -> Container:
-        c = self._container(container_id)
-        if c.status.state is not ContainerState.RUNNING:
-            raise RuntimeFailure(f"container {container_id} is not running")
-        return c
-
     async def exec_sync(self, container_id: str, cmd: list[str], timeout: float = 0) -> ExecResult:
         c = self._running(container_id)
         return await io.exec_sync(io.read_launch(c.dir), cmd, timeout)
@@ -372,30 +298,12 @@ class ProcessRuntime:
         c = self._running(container_id)
         return await io.exec(io.read_launch(c.dir), cmd, stdin=stdin, tty=tty)
 
-    async def attach(self, container_id: str, *, stdin: bool, tty: bool) -> ExecSession:
-        c = self._running(container_id)
-
-        async def exit_code() -> int:
-            await c.exited.wait()
-            return c.status.exit_code
-
-        return await attach(c.dir, c.tty, exit_code)
-
     async def port_forward(self, sandbox_id: str, port: int) -> PortStream:
         """A TCP connection to the Pod's address (127.0.0.1 for hostNetwork Pods) and ``port``."""
         sandbox = self._sandbox(sandbox_id)
         if sandbox.status.state is not SandboxState.READY:
             raise RuntimeFailure(f"pod sandbox {sandbox_id} is not ready")
         return await io.connect(sandbox.status.ip or "127.0.0.1", port)
-
-    async def logs(self, container_id: str, options: LogOptions) -> AsyncIterator[bytes]:
-        c = self._container(container_id)
-
-        async def finished() -> bool:
-            return c.exited.is_set() or container_id not in self._containers
-
-        async for chunk in read_log(c.status.log_path, options, finished):
-            yield chunk
 
     async def container_stats(self, container_id: str) -> ContainerStats:
         c = self._container(container_id)
