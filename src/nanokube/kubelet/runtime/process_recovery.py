@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import process_io as io
-from .interface import SandboxState
 from .shimctl import NICE, SPARE_NICENESS, ShimStarter
-from .state import Container, Sandbox, lost_shim, read_json, remove_container_dir, write_json
+from .state import Container, lost_shim, read_json, remove_container_dir, write_json
 
 if TYPE_CHECKING:
     from .process import ProcessRuntime
@@ -54,28 +53,8 @@ class ProcessShimStarter(ShimStarter):
 
 
 async def recover_state(rt: ProcessRuntime) -> None:
-    await _recover_sandboxes(rt)
+    await rt._recover_sandboxes(rt.sandbox_dir, lambda d: remove_container_dir(None, d))
     await _recover_containers(rt)
-
-
-async def _recover_sandboxes(rt: ProcessRuntime) -> None:
-    for d in sorted(rt.sandbox_dir.iterdir()):
-        if d.name in rt._sandboxes or not d.is_dir():
-            continue
-        loaded = Sandbox.load(d)
-        if loaded is None:
-            log.warning("removing sandbox directory %s without a record", d)
-            await asyncio.to_thread(remove_container_dir, None, d)
-            continue
-        sandbox, creating = loaded
-        rt._sandboxes[d.name] = sandbox
-        if creating:  # the previous agent died while making it: give its address back, keep it not ready
-            sandbox.status.state = SandboxState.NOT_READY
-            try:
-                await rt._release_network(sandbox)
-            except Exception as err:
-                log.warning("releasing the address of half-made sandbox %s: %s", sandbox.status.id, err)
-            sandbox.save()
 
 
 async def _recover_containers(rt: ProcessRuntime) -> None:

@@ -17,9 +17,9 @@ import logging
 from typing import TYPE_CHECKING
 
 from .cgroups import Cgroup
-from .interface import ContainerState, SandboxState
+from .interface import ContainerState
 from .sandbox import remove_pod_files
-from .state import Container, Sandbox, lost_shim, read_json, remove_container_dir, write_json
+from .state import Container, lost_shim, read_json, remove_container_dir, write_json
 
 if TYPE_CHECKING:
     from .native import NativeRuntime
@@ -28,35 +28,12 @@ log = logging.getLogger(__name__)
 
 
 async def recover_state(rt: NativeRuntime) -> None:
-    await _recover_sandboxes(rt)
+    await rt._recover_sandboxes(rt.sandbox_dir, remove_pod_files)
     await _recover_containers(rt)
     for cid in await _runc_ids(rt):
         if cid not in rt._containers:
             log.info("deleting runc container %s that no record knows", cid)
             await rt._runc_out("delete", "--force", cid, check=False)
-
-
-async def _recover_sandboxes(rt: NativeRuntime) -> None:
-    half_made: list[Sandbox] = []
-    for d in sorted(rt.sandbox_dir.iterdir()):
-        if d.name in rt._sandboxes or not d.is_dir():
-            continue
-        loaded = Sandbox.load(d)
-        if loaded is None:
-            log.warning("removing sandbox directory %s without a record", d)
-            await asyncio.to_thread(remove_pod_files, d)
-            continue
-        sandbox, creating = loaded
-        rt._sandboxes[d.name] = sandbox
-        if creating:
-            half_made.append(sandbox)
-    for sandbox in half_made:  # the previous agent died while making it: undo its network, keep it not ready
-        sandbox.status.state = SandboxState.NOT_READY
-        try:
-            await rt._release_network(sandbox)
-        except Exception as err:
-            log.warning("tearing down the network of half-made sandbox %s: %s", sandbox.status.id, err)
-        sandbox.save()
 
 
 async def _recover_containers(rt: NativeRuntime) -> None:

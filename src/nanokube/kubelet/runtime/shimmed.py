@@ -2,14 +2,17 @@
 
 Both keep their sandboxes and containers by id (``Sandbox``/``Container`` records from state.py), tell
 listeners about container events, watch each container's shim for its exit, and serve ``attach`` and ``logs``
-from the files the shim keeps (``attach.sock``, the CRI log). ``ShimmedRuntime`` holds that bookkeeping and
-those calls once; a runtime built on it supplies how a container stops (``stop_container``), what a sandbox's
+from the files the shim keeps (``attach.sock``, the CRI log), and re-adopt their sandboxes after a restart.
+``ShimmedRuntime`` holds that bookkeeping and those calls once; a runtime built on it supplies how a container stops (``stop_container``), what a sandbox's
 network release is (``_release_network``) and what follows a shim's exit (``_on_shim_exit``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Protocol
 
 from . import streams
@@ -30,6 +33,8 @@ from .interface import (
 )
 from .shimctl import unwatch, watch_exit
 from .state import Container, Sandbox
+
+log = logging.getLogger(__name__)
 
 
 class _Shims(Protocol):
@@ -97,6 +102,31 @@ class ShimmedRuntime:
 
     def _sandbox_containers(self, sandbox_id: str) -> list[Container]:
         return [c for c in self._containers.values() if c.status.sandbox_id == sandbox_id]
+
+    async def _recover_sandboxes(self, sandbox_dir: Path, remove_unrecorded: Callable[[Path], None]) -> None:
+        """After a restart: every sandbox directory with a readable record comes back; one without a record
+        is removed (``remove_unrecorded``); one the previous agent died while making has its network released
+        and stays not ready."""
+        half_made: list[Sandbox] = []
+        for d in sorted(sandbox_dir.iterdir()):
+            if d.name in self._sandboxes or not d.is_dir():
+                continue
+            loaded = Sandbox.load(d)
+            if loaded is None:
+                log.warning("removing sandbox directory %s without a record", d)
+                await asyncio.to_thread(remove_unrecorded, d)
+                continue
+            sandbox, creating = loaded
+            self._sandboxes[d.name] = sandbox
+            if creating:
+                half_made.append(sandbox)
+        for sandbox in half_made:
+            sandbox.status.state = SandboxState.NOT_READY
+            try:
+                await self._release_network(sandbox)
+            except Exception as err:
+                log.warning("releasing the network of half-made sandbox %s: %s", sandbox.status.id, err)
+            sandbox.save()
 
     # -- containers -----------------------------------------------------------------------------------------
     def _container(self, container_id: str) -> Container:
