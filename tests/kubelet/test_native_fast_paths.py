@@ -12,11 +12,10 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from native_helpers import Native, busybox, force_clean, leftovers, make_native, require_native
+from native_helpers import Native, require_native
 
 from nanokube.kubelet.network import netns
 from nanokube.kubelet.runtime.interface import ContainerState, CreateContainerFailure, StartContainerFailure
@@ -24,28 +23,6 @@ from nanokube.kubelet.runtime.rootfs import mount, mounted, unmount
 from nanokube.kubelet.runtime.shimctl import ShimZygote, release_init
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(scope="module")
-def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_native()
-    return busybox(tmp_path_factory.mktemp("images"))
-
-
-@pytest.fixture
-async def native(tmp_path: Path, busybox_rootfs: Path) -> AsyncIterator[Native]:
-    n = make_native(tmp_path, busybox_rootfs)
-    left: dict[str, list[str]] = {}
-    try:
-        yield n
-        for sandbox in await n.runtime.list_pod_sandboxes():
-            await n.runtime.remove_pod_sandbox(sandbox.id)
-        await n.runtime.close()
-        left = {k: v for k, v in leftovers(n).items() if v}
-    finally:
-        await n.runtime.close()
-        force_clean(n)
-    assert not left, f"left on the host: {left}"
 
 
 def runc_state(native: Native, cid: str) -> str:

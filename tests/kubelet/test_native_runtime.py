@@ -10,11 +10,10 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from native_helpers import BUSYBOX, Native, busybox, force_clean, leftovers, make_native, require_native
+from native_helpers import BUSYBOX, Native, force_clean, leftovers, make_native
 
 from nanokube.kubelet.network.base import PodNetworkInfo
 from nanokube.kubelet.runtime.cgroups import Cgroup
@@ -34,28 +33,6 @@ from nanokube.kubelet.runtime.interface import (
 from nanokube.kubelet.runtime.rootfs import HOST_IMAGE
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_native()
-    return busybox(tmp_path_factory.mktemp("images"))
-
-
-@pytest.fixture
-async def native(tmp_path: Path, busybox_rootfs: Path) -> AsyncIterator[Native]:
-    n = make_native(tmp_path, busybox_rootfs)
-    left: dict[str, list[str]] = {}
-    try:
-        yield n
-        for sandbox in await n.runtime.list_pod_sandboxes():
-            await n.runtime.remove_pod_sandbox(sandbox.id)
-        await n.runtime.close()
-        left = {k: v for k, v in leftovers(n).items() if v}
-    finally:
-        await n.runtime.close()
-        force_clean(n)
-    assert not left, f"left on the host: {left}"
 
 
 async def test_host_image_runs_python(native: Native) -> None:

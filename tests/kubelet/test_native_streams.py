@@ -3,37 +3,12 @@ with ``stdinOnce``; otherwise stdin stays open for the next attach, as the kubel
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
-from native_helpers import Native, busybox, force_clean, leftovers, make_native, require_native
+from native_helpers import Native
 
 from nanokube.kubelet.runtime.interface import ContainerState
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def busybox_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_native()
-    return busybox(tmp_path_factory.mktemp("images"))
-
-
-@pytest.fixture
-async def native(tmp_path: Path, busybox_rootfs: Path) -> AsyncIterator[Native]:
-    n = make_native(tmp_path, busybox_rootfs)
-    left: dict[str, list[str]] = {}
-    try:
-        yield n
-        for sandbox in await n.runtime.list_pod_sandboxes():
-            await n.runtime.remove_pod_sandbox(sandbox.id)
-        await n.runtime.close()
-        left = {k: v for k, v in leftovers(n).items() if v}
-    finally:
-        await n.runtime.close()
-        force_clean(n)
-    assert not left, f"left on the host: {left}"
 
 
 async def test_an_attach_that_ends_its_stdin_leaves_the_containers_stdin_open(native: Native) -> None:
